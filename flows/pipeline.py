@@ -1,0 +1,149 @@
+"""The pipeline flow: load → hold out → train → sample → validate → publish.
+
+Thin by design: each task wraps one call into `synth/` or `validation/`. Only
+the load task retries, and only on I/O errors (a bad spec or a bad file will
+not get better by trying again). A failed gate ends the flow in a Failed
+state with one line per failed check, and nothing is published.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.states import Failed  # noqa: E402
+
+from synth import catalog  # noqa: E402
+from synth.data import fingerprint, load_table, split_holdout  # noqa: E402
+from synth.errors import SynthError  # noqa: E402
+from synth.models import build_generator  # noqa: E402
+from synth.settings import get_settings, resolve_device  # noqa: E402
+from synth.spec import PipelineSpec, SourceSpec  # noqa: E402
+from validation.gate import GateReport, run_gate  # noqa: E402
+
+
+def _retry_on_io_only(task, task_run, state) -> bool:
+    return not isinstance(state.data, SynthError)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io_only, cache_policy=NO_CACHE)
+def load_source(source: SourceSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+    table = load_table(source)
+    info = {
+        "path": str(source.path),
+        "format": source.resolved_format,
+        "sha256": fingerprint(source.path),
+        "rows": len(table),
+        "columns": list(table.columns),
+    }
+    get_run_logger().info("Loaded %s: %d rows × %d columns", source.path, *table.shape)
+    return table, info
+
+
+@task(cache_policy=NO_CACHE)
+def hold_out(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, holdout = split_holdout(table, fraction, seed)
+    get_run_logger().info("Split %d training rows and %d holdout rows (never seen by the generator)", len(train), len(holdout))
+    return train, holdout
+
+
+@task(cache_policy=NO_CACHE)
+def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
+    logger = get_run_logger()
+    logger.info("Training %s on %s for %d epochs", spec.generator.kind, device, spec.generator.epochs)
+    model = build_generator(spec.generator.kind, spec.generator.hyperparameters(), device=device, seed=spec.seed)
+    return model.fit(train)
+
+
+@task(cache_policy=NO_CACHE)
+def sample_rows(model, rows: int, seed: int) -> pd.DataFrame:
+    synthetic = model.sample(rows, seed=seed)
+    get_run_logger().info("Sampled %d synthetic rows", len(synthetic))
+    return synthetic
+
+
+@task(cache_policy=NO_CACHE)
+def validate(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec) -> GateReport:
+    report = run_gate(train, holdout, synthetic, seed=spec.seed, **spec.validation.model_dump())
+    logger = get_run_logger()
+    for suite in dict.fromkeys(c.suite for c in report.checks):
+        checks = [c for c in report.checks if c.suite == suite]
+        logger.info("%s: %d of %d checks passed", suite, sum(c.passed for c in checks), len(checks))
+    for check in report.checks:
+        if check.suite != "schema" or not check.passed:
+            (logger.info if check.passed else logger.warning)(check.one_line())
+    logger.info("Gate %s in %.1f s", "passed" if report.passed else "FAILED", report.seconds)
+    return report
+
+
+@task(cache_policy=NO_CACHE)
+def publish(spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateReport, card: dict[str, Any]) -> Path:
+    root = spec.publish.root or get_settings().catalog_root
+    folder = catalog.publish(
+        root,
+        spec.name,
+        synthetic=synthetic,
+        model=model,
+        card=card,
+        validation={"gate": report.to_dict(), "schema_suite_result": report.schema_validation},
+    )
+    get_run_logger().info("Published %s", folder)
+    return folder
+
+
+@flow(name="synth-pipeline", flow_run_name="{spec.name}", log_prints=True)
+def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
+    """Train a generator on the spec's real table and publish a synthetic one if it passes the gate."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 2)
+        clock = now
+
+    device = resolve_device(get_settings().device)
+    table, source_info = load_source(spec.source)
+    lap("load")
+    train, holdout = hold_out(table, spec.holdout_fraction, spec.seed)
+    model = train_generator(train, spec, device)
+    lap("train")
+    rows = spec.rows or len(train)
+    synthetic = sample_rows(model, rows, spec.seed + 1)
+    lap("sample")
+    report = validate(train, holdout, synthetic, spec)
+    lap("validate")
+
+    if not report.passed:
+        return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
+
+    card = {
+        "description": spec.description,
+        "target": spec.target,
+        "source": source_info,
+        "split": {"train_rows": len(train), "holdout_rows": len(holdout), "holdout_fraction": spec.holdout_fraction, "seed": spec.seed},
+        "generator": {
+            "kind": spec.generator.kind,
+            "hyperparameters": model.hyperparameters(),
+            "seed": spec.seed,
+            "device": device,
+            "transform_seconds": round(model.transform_seconds_, 2),
+            "final_losses": model.loss_history_[-1] if model.loss_history_ else {},
+        },
+        "output": {"rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1},
+        "timings": {**timings, "total": round(sum(timings.values()), 2)},
+        "gate": report.to_dict(),
+        "spec": spec.model_dump(mode="json"),
+        "packages": catalog.package_versions(),
+    }
+    folder = publish(spec, synthetic, model, report, card)
+    return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}

@@ -1,0 +1,34 @@
+"""Generators, one per file, all with the same contract:
+`fit(table) -> self`, `sample(n, conditions=None, seed=None)`, `save(dir)`,
+`Generator.load(dir)`. A saved model is `config.json` + safetensors weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+# kind -> "module:Class"; imported only when used (torch is slow to import).
+GENERATORS = {"ctgan": "synth.models.ctgan:CTGAN"}
+
+
+def generator_class(kind: str) -> type:
+    if kind not in GENERATORS:
+        from synth.errors import SpecError
+
+        raise SpecError(f"generator.kind {kind!r} is not known; choose one of {sorted(GENERATORS)}")
+    module, name = GENERATORS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_generator(kind: str, hyperparameters: dict[str, Any], *, device: str, seed: int, verbose: bool = True):
+    return generator_class(kind)(**hyperparameters, device=device, seed=seed, verbose=verbose)
+
+
+def load_generator(folder: str | Path, device: str = "cpu"):
+    """Load any saved generator; its kind is read from `config.json`."""
+    from synth.models.ctgan import read_config
+
+    config = read_config(Path(folder))
+    return generator_class(config.get("kind", "?")).load(folder, device=device)

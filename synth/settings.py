@@ -1,0 +1,43 @@
+"""Machine settings: where things live and which device to train on.
+
+Everything that differs between machines (not between pipelines) is read here,
+once, from environment variables prefixed `SYNTH_`; nothing else in the code
+reads `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTH_", extra="ignore")
+
+    #: Root of the catalog of published datasets (`<root>/<name>/<version>/`).
+    #: A relative path is taken from the current working directory.
+    catalog_root: Path = Path("data/published")
+    #: "auto" trains on CUDA when torch sees a GPU, else on the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """Map a device setting to a torch device string ("cuda" or "cpu")."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        from synth.errors import SynthError
+
+        raise SynthError(
+            "SYNTH_DEVICE=cuda but torch sees no CUDA GPU; "
+            "unset SYNTH_DEVICE (or set it to auto/cpu) to train on the CPU"
+        )
+    return requested

@@ -1,0 +1,187 @@
+"""The pipeline spec: one pydantic model, parsed from `pipelines/*.yaml`.
+
+Unknown keys are rejected everywhere (`extra="forbid"`), so a misspelt key
+fails loudly with its dotted path instead of being silently ignored. The same
+model is the Prefect flow's parameter type. Any value can be overridden with
+`--set dotted.key=value` (the value is parsed as YAML: `2`, `true`, `[a, b]`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synth.errors import SpecError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Strict):
+    """Where the real table comes from and how to read it."""
+
+    path: Path
+    #: "csv" also covers gzip-compressed CSV and UCI's `.data`/`.test` files.
+    #: Left out, it is inferred: `.parquet`/`.pq` is Parquet, anything else CSV.
+    format: Literal["csv", "parquet"] | None = None
+    #: CSV only: whether the first (non-skipped) line holds column names.
+    header: bool = True
+    #: CSV only: column names, required when `header` is false.
+    columns: list[str] | None = None
+    #: CSV only: extra strings that mean "missing" (UCI uses "?").
+    na_values: list[str] = Field(default_factory=list)
+    #: CSV only: field separator; spaces after it are always skipped.
+    sep: str = ","
+    #: CSV only: lines to skip before the header/data (adult.test has one).
+    skip_rows: int = Field(default=0, ge=0)
+    #: Replace values per column after loading, e.g. {income: {"<=50K.": "<=50K"}}.
+    recode: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _columns_when_headerless(self) -> "SourceSpec":
+        if not self.header and not self.columns:
+            raise ValueError("header is false, so 'columns' must list the column names")
+        return self
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        return "parquet" if self.path.suffix.lower() in {".parquet", ".pq"} else "csv"
+
+
+class CTGANSpec(_Strict):
+    """Hyperparameters of `synth.models.ctgan.CTGAN` (same names, same defaults)."""
+
+    kind: Literal["ctgan"] = "ctgan"
+    epochs: int = Field(default=300, ge=1)
+    batch_size: int = Field(default=500, ge=2)
+    embedding_dim: int = Field(default=128, ge=1)
+    generator_dim: tuple[int, ...] = (256, 256)
+    discriminator_dim: tuple[int, ...] = (256, 256)
+    generator_lr: float = Field(default=2e-4, gt=0)
+    discriminator_lr: float = Field(default=2e-4, gt=0)
+    discriminator_steps: int = Field(default=1, ge=1)
+    pac: int = Field(default=10, ge=1)
+    max_modes: int = Field(default=10, ge=1)
+    transformer_sample_size: int = Field(default=5_000, ge=100)
+
+    @model_validator(mode="after")
+    def _batch_divisible_by_pac(self) -> "CTGANSpec":
+        if self.batch_size % self.pac:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac}); "
+                f"try batch_size: {self.batch_size - self.batch_size % self.pac or self.pac}"
+            )
+        return self
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
+class ValidationSpec(_Strict):
+    """Thresholds of the publishing gate."""
+
+    #: sdmetrics QualityReport score (column shapes + pair trends), 0..1.
+    min_quality: float = Field(default=0.75, ge=0, le=1)
+    #: Largest allowed share of synthetic rows that exactly copy a training row.
+    max_exact_copy_rate: float = Field(default=0.01, ge=0, le=1)
+    #: Synthetic null fraction per column may differ from the real one by this much.
+    null_tolerance: float = Field(default=0.05, ge=0, le=1)
+    #: Quality is scored on at most this many rows of each table (stated in the card).
+    max_rows_scored: int = Field(default=20_000, ge=100)
+
+
+class PublishSpec(_Strict):
+    #: Catalog root; left out, the SYNTH_CATALOG_ROOT setting (default data/published).
+    root: Path | None = None
+
+
+class PipelineSpec(_Strict):
+    """A whole pipeline: load → hold out → train → sample → validate → publish."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str = ""
+    source: SourceSpec
+    #: The column a downstream classifier predicts (must exist in the source).
+    target: str | None = None
+    generator: CTGANSpec
+    #: Synthetic rows to publish; left out, as many as the training rows.
+    rows: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    #: Share of real rows split off before training, never seen by the generator.
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    publish: PublishSpec = Field(default_factory=PublishSpec)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split `a.b=value` into (["a", "b"], parsed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. --set generator.epochs=2")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise SpecError(f"--set {text!r}: the value is not valid YAML ({err.problem})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each dotted key in a nested dict, creating intermediate mappings."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(path[: i + 1])
+                raise SpecError(f"--set {text!r}: {where} is {child!r}, not a mapping, so it has no keys")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def _describe(errors: list[dict[str, Any]], origin: str) -> str:
+    lines = []
+    for err in errors:
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see README 'Pipeline spec')"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        lines.append(f"{origin}: {where}: {msg}")
+    return "\n".join(lines)
+
+
+def spec_from_dict(raw: dict[str, Any], origin: str = "spec") -> PipelineSpec:
+    try:
+        return PipelineSpec.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError(_describe(err.errors(), origin)) from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> PipelineSpec:
+    """Read a YAML spec, apply `--set` overrides, validate; every problem in one error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found (run from the project root, e.g. synth run pipelines/adult_ctgan.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of keys (name, source, generator, ...), got {type(raw).__name__}")
+    return spec_from_dict(apply_overrides(raw, overrides or []), origin=str(path))

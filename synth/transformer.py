@@ -1,0 +1,271 @@
+"""Encode a mixed-type table as a float matrix for a neural generator, and back.
+
+Numeric columns use CTGAN's mode-specific normalisation (Xu et al. 2019): a
+variational Gaussian mixture finds the column's modes, and each value becomes
+a scalar `alpha` (its position inside one mode, in [-1, 1]) plus a one-hot of
+that mode. The mixture is fitted on a bounded random subsample (default 5k
+rows) instead of the full column: that is where ctgan's transformer spends
+seconds per column, and the modes of a 1-D distribution are already pinned
+down by that many points (Adult's six numeric columns: 1.3 s at 5k rows,
+11 s at 20k). Categorical, boolean and missing values become one-hot blocks;
+datetimes are numeric in nanoseconds.
+
+Everything the transformer learns is plain numbers and category lists, kept
+in a JSON-serialisable `state` so a saved model needs no pickle. It learns
+aggregate statistics only (modes, ranges, category frequencies), never rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synth.errors import GeneratorInputError
+
+# A span of the encoded matrix: its width and the activation the generator
+# applies to it ("tanh" for alpha, "softmax" for one-hot blocks).
+Span = tuple[int, str]
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    dtype: str  # pandas dtype to restore, e.g. "int64", "float64", "object", "bool", "datetime64[ns]"
+    spans: list[Span]
+    state: dict[str, Any]
+
+
+def _column_kind(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        return "numeric"
+    return "categorical"
+
+
+def _to_python(value: Any) -> Any:
+    """A JSON-friendly scalar: numpy → Python, NaN/None → None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class DataTransformer:
+    """Fit on a DataFrame; `transform` → float32 matrix; `inverse_transform` → DataFrame."""
+
+    def __init__(self, max_modes: int = 10, sample_size: int = 5_000, weight_threshold: float = 0.005):
+        self.max_modes = max_modes
+        self.sample_size = sample_size
+        self.weight_threshold = weight_threshold
+
+    # -- fitting ---------------------------------------------------------------
+    def fit(self, table: pd.DataFrame, seed: int = 0) -> "DataTransformer":
+        if table.empty or table.shape[1] == 0:
+            raise GeneratorInputError("cannot fit on an empty table: it needs at least one row and one column")
+        rng = np.random.default_rng(seed)
+        self.columns_: list[ColumnInfo] = []
+        for name in table.columns:
+            series = table[name]
+            if series.isna().all():
+                raise GeneratorInputError(f"column {name!r} is entirely missing; drop it from the source or fill it")
+            if _column_kind(series) == "numeric":
+                self.columns_.append(self._fit_numeric(name, series, rng))
+            else:
+                self.columns_.append(self._fit_categorical(name, series))
+        return self
+
+    def _fit_numeric(self, name: str, series: pd.Series, rng: np.random.Generator) -> ColumnInfo:
+        from sklearn.mixture import BayesianGaussianMixture
+
+        is_datetime = pd.api.types.is_datetime64_any_dtype(series)
+        values = self._numeric_values(series)
+        present = values[~np.isnan(values)]
+        if len(present) > self.sample_size:
+            present_fit = rng.choice(present, self.sample_size, replace=False)
+        else:
+            present_fit = present
+        n_components = int(min(self.max_modes, len(np.unique(present_fit))))
+        if n_components <= 1:
+            means, stds = [float(present.mean())], [max(float(present.std()), 1e-6)]
+        else:
+            gmm = BayesianGaussianMixture(
+                n_components=n_components,
+                weight_concentration_prior_type="dirichlet_process",
+                weight_concentration_prior=0.001,
+                max_iter=100,
+                n_init=1,
+                random_state=int(rng.integers(2**31 - 1)),
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning on spiky columns is expected
+                gmm.fit(present_fit.reshape(-1, 1))
+            keep = gmm.weights_ > self.weight_threshold
+            means = gmm.means_.reshape(-1)[keep].tolist()
+            stds = np.sqrt(gmm.covariances_.reshape(-1)[keep]).clip(min=1e-6).tolist()
+        has_nulls = bool(np.isnan(values).any())
+        spans: list[Span] = [(1, "tanh"), (len(means), "softmax")]
+        if has_nulls:
+            spans.append((2, "softmax"))  # [present, missing]
+        integer = pd.api.types.is_integer_dtype(series)
+        dtype = "datetime64[ns]" if is_datetime else ("Int64" if integer and has_nulls else str(series.dtype))
+        state = {
+            "means": means,
+            "stds": stds,
+            "min": float(present.min()),
+            "max": float(present.max()),
+            "integer": bool(integer or is_datetime),
+            "has_nulls": has_nulls,
+            "fill": float(present.mean()),
+        }
+        return ColumnInfo(name, "numeric", dtype, spans, state)
+
+    @staticmethod
+    def _fit_categorical(name: str, series: pd.Series) -> ColumnInfo:
+        counts = series.value_counts(dropna=False, sort=False)
+        # Stable order: by frequency, then by value, so the encoding is reproducible.
+        order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        categories = [_to_python(k) for k, _ in order]
+        frequencies = [int(v) for _, v in order]
+        state = {"categories": categories, "frequencies": frequencies}
+        dtype = "bool" if pd.api.types.is_bool_dtype(series) else ("category" if isinstance(series.dtype, pd.CategoricalDtype) else "object")
+        return ColumnInfo(name, "categorical", dtype, [(len(categories), "softmax")], state)
+
+    # -- encoding --------------------------------------------------------------
+    @staticmethod
+    def _numeric_values(series: pd.Series) -> np.ndarray:
+        if pd.api.types.is_datetime64_any_dtype(series):
+            as_int = series.astype("datetime64[ns]").astype("int64").astype("float64")
+            return np.where(series.isna(), np.nan, as_int)
+        return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+
+    @property
+    def output_dim(self) -> int:
+        return sum(width for col in self.columns_ for width, _ in col.spans)
+
+    @property
+    def spans(self) -> list[Span]:
+        return [span for col in self.columns_ for span in col.spans]
+
+    def categorical_blocks(self) -> list[tuple[str, int, int]]:
+        """(column, start offset, width) of each categorical column's one-hot block."""
+        blocks, offset = [], 0
+        for col in self.columns_:
+            if col.kind == "categorical":
+                blocks.append((col.name, offset, col.spans[0][0]))
+            offset += sum(width for width, _ in col.spans)
+        return blocks
+
+    def transform(self, table: pd.DataFrame, seed: int = 0) -> np.ndarray:
+        """Encode rows; each numeric value's mode is drawn from its posterior (as in CTGAN)."""
+        missing = [c.name for c in self.columns_ if c.name not in table.columns]
+        if missing:
+            raise GeneratorInputError(f"the table lacks columns {missing} that the model was fitted on")
+        rng = np.random.default_rng(seed)
+        parts = []
+        for col in self.columns_:
+            series = table[col.name]
+            if col.kind == "numeric":
+                parts.append(self._encode_numeric(col, series, rng))
+            else:
+                parts.append(self._encode_categorical(col, series))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def _encode_numeric(self, col: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        values = self._numeric_values(series)
+        isnull = np.isnan(values)
+        x = np.where(isnull, col.state["fill"], values)[:, None]  # (n, 1)
+        means = np.asarray(col.state["means"])[None, :]  # (1, k)
+        stds = np.asarray(col.state["stds"])[None, :]
+        # Posterior over modes under equal weights is enough to pick a mode per value.
+        log_density = -0.5 * ((x - means) / stds) ** 2 - np.log(stds)
+        prob = np.exp(log_density - log_density.max(axis=1, keepdims=True))
+        prob /= prob.sum(axis=1, keepdims=True)
+        cumulative = prob.cumsum(axis=1)
+        mode = (cumulative < rng.random((len(x), 1))).sum(axis=1).clip(max=prob.shape[1] - 1)
+        alpha = ((x[:, 0] - means[0, mode]) / (4 * stds[0, mode])).clip(-0.99, 0.99)
+        onehot = np.eye(prob.shape[1], dtype=np.float32)[mode]
+        out = [alpha[:, None], onehot]
+        if col.state["has_nulls"]:
+            out.append(np.stack([~isnull, isnull], axis=1).astype(np.float32))
+        return np.concatenate(out, axis=1)
+
+    @staticmethod
+    def _encode_categorical(col: ColumnInfo, series: pd.Series) -> np.ndarray:
+        categories = col.state["categories"]
+        known = [c for c in categories if c is not None]
+        position = np.array([categories.index(c) for c in known], dtype=np.int64)
+        codes = pd.Categorical(series, categories=known).codes.astype(np.int64)  # -1: missing or unseen
+        unseen = series.notna().to_numpy() & (codes < 0)
+        if None not in categories:
+            unseen |= series.isna().to_numpy()  # missing values never seen in training
+        if unseen.any():
+            examples = sorted({str(v) for v in series[unseen]})[:5]
+            raise GeneratorInputError(f"column {col.name!r} has values the model never saw: {examples}")
+        null_index = categories.index(None) if None in categories else 0
+        index = np.where(codes >= 0, position[codes.clip(min=0)] if len(position) else 0, null_index)
+        return np.eye(len(categories), dtype=np.float32)[index]
+
+    # -- decoding --------------------------------------------------------------
+    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
+        """Decode generator output (alpha in [-1, 1], one-hot or logits blocks) to a table."""
+        columns, offset = {}, 0
+        for col in self.columns_:
+            width = sum(w for w, _ in col.spans)
+            block = matrix[:, offset : offset + width]
+            offset += width
+            columns[col.name] = self._decode_numeric(col, block) if col.kind == "numeric" else self._decode_categorical(col, block)
+        return pd.DataFrame(columns)
+
+    @staticmethod
+    def _decode_numeric(col: ColumnInfo, block: np.ndarray) -> pd.Series:
+        state = col.state
+        k = len(state["means"])
+        alpha = np.clip(block[:, 0], -1, 1)
+        mode = block[:, 1 : 1 + k].argmax(axis=1)
+        means, stds = np.asarray(state["means"]), np.asarray(state["stds"])
+        values = (alpha * 4 * stds[mode] + means[mode]).clip(state["min"], state["max"])
+        if state["integer"]:
+            values = np.round(values)
+        series = pd.Series(values)
+        if state["has_nulls"]:
+            isnull = block[:, 1 + k : 3 + k].argmax(axis=1) == 1
+            series[isnull] = np.nan
+        if col.dtype.startswith("datetime64"):
+            return pd.to_datetime(series.astype("Int64"), unit="ns")
+        return series.astype(col.dtype)
+
+    @staticmethod
+    def _decode_categorical(col: ColumnInfo, block: np.ndarray) -> pd.Series:
+        categories = np.asarray(col.state["categories"], dtype=object)
+        series = pd.Series(categories[block.argmax(axis=1)], dtype=object)
+        if col.dtype == "bool":
+            return series.astype("boolean") if series.isna().any() else series.astype(bool)
+        if col.dtype == "category":
+            return series.astype(pd.CategoricalDtype([c for c in col.state["categories"] if c is not None]))
+        return series
+
+    # -- persistence -----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "max_modes": self.max_modes,
+            "sample_size": self.sample_size,
+            "weight_threshold": self.weight_threshold,
+            "columns": [
+                {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans], "state": c.state}
+                for c in self.columns_
+            ],
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "DataTransformer":
+        transformer = cls(state["max_modes"], state["sample_size"], state["weight_threshold"])
+        transformer.columns_ = [
+            ColumnInfo(c["name"], c["kind"], c["dtype"], [(int(w), str(a)) for w, a in c["spans"]], c["state"])
+            for c in state["columns"]
+        ]
+        return transformer

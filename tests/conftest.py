@@ -1,0 +1,74 @@
+"""Shared fixtures. Prefect gets a throw-away home and one test server per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports Prefect: no telemetry, no downloads, a private home.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="synth-test-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("SYNTH_DEVICE", "cpu")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ADULT_COLUMNS = [
+    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
+    "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country", "income",
+]
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect server (and database) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def adult() -> pd.DataFrame:
+    """The bundled raw UCI Adult training split, loaded as the demo spec loads it."""
+    from synth.spec import load_spec
+    from synth.data import load_table
+
+    return load_table(load_spec(ROOT / "pipelines" / "adult_ctgan.yaml").source)
+
+
+@pytest.fixture()
+def adult_sample_csv(tmp_path, adult) -> Path:
+    """1,500 Adult rows written back in UCI's raw form (no header, ', ', '?')."""
+    path = tmp_path / "adult_sample.data"
+    adult.sample(1500, random_state=1).to_csv(path, header=False, index=False, sep=",", na_rep="?")
+    return path
+
+
+def mixed_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A small table with every column type the generators must round-trip."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ints = rng.integers(18, 90, n)
+    nullable = pd.array(rng.integers(0, 5, n), dtype="Int64")
+    nullable[rng.random(n) < 0.2] = pd.NA
+    floats = np.where(rng.random(n) < 0.1, np.nan, rng.normal(50, 10, n))
+    category = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1]).astype(object)
+    category[rng.random(n) < 0.15] = None
+    return pd.DataFrame(
+        {
+            "age": ints,
+            "children": nullable,
+            "score": floats,
+            "group": category,
+            "member": rng.random(n) < 0.3,
+            "joined": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D"),
+            "label": rng.choice(["yes", "no"], n),
+        }
+    )

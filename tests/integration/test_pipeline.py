@@ -1,0 +1,79 @@
+"""The whole Adult pipeline through the CLI, on a small sample with tiny epochs."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from synth import catalog
+from synth.cli import main
+from tests.conftest import ADULT_COLUMNS, ROOT
+
+SPEC = str(ROOT / "pipelines" / "adult_ctgan.yaml")
+TINY = ["generator.epochs=2", "generator.batch_size=100", "generator.generator_dim=[64]", "generator.discriminator_dim=[64]", "rows=400"]
+
+
+def _sets(*pairs):
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
+@pytest.fixture(scope="module")
+def published(prefect_server, tmp_path_factory, adult):
+    """Run the pipeline once; later tests read what it published."""
+    work = tmp_path_factory.mktemp("pipeline")
+    source = work / "adult_sample.data"
+    adult.sample(1500, random_state=1).to_csv(source, header=False, index=False, na_rep="?")
+    root = work / "published"
+    base = _sets(*TINY, f"source.path={source}", f"publish.root={root}")
+    # tiny epochs cannot reach the demo's quality; this test is about the pipeline's mechanics
+    code = main(["run", SPEC, *base, *_sets("validation.min_quality=0.3", "validation.null_tolerance=0.2")])
+    assert code == 0
+    return root, base
+
+
+def test_publishes_a_complete_version(published):
+    root, _ = published
+    version = root / "adult" / "v1"
+    assert catalog.latest_version(root, "adult") == "v1"
+    assert sorted(p.name for p in version.iterdir()) == ["card.json", "card.md", "data.parquet", "model", "validation"]
+    data = pd.read_parquet(version / "data.parquet")
+    assert data.shape == (400, 15) and list(data.columns) == ADULT_COLUMNS
+    assert data["age"].dtype == "int64"
+    card = json.loads((version / "card.json").read_text())
+    assert card["source"]["rows"] == 1500 and card["split"]["train_rows"] == 1200 and card["split"]["holdout_rows"] == 300
+    assert card["generator"]["kind"] == "ctgan" and card["generator"]["device"] == "cpu"
+    assert card["generator"]["hyperparameters"]["epochs"] == 2
+    assert len(card["source"]["sha256"]) == 64
+    assert {"load", "train", "sample", "validate", "total"} <= set(card["timings"])
+    names = {c["name"] for c in card["gate"]["checks"]}
+    assert {"columns", "range:age", "categories:workclass", "quality_score", "exact_copy_rate"} <= names
+    assert all(c["passed"] for c in card["gate"]["checks"])
+    assert "torch" in card["packages"] and "prefect" in card["packages"]
+    assert (version / "validation" / "gate.json").is_file() and (version / "validation" / "schema_suite_result.json").is_file()
+    assert sorted(p.name for p in (version / "model").iterdir()) == ["config.json", "generator.safetensors"]
+
+
+def test_failing_gate_publishes_nothing(published, capsys):
+    root, base = published
+    code = main(["run", SPEC, *base, *_sets("validation.min_quality=1.0")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "[FAIL] fidelity/quality_score" in err and "nothing published" in err
+    assert sorted(p.name for p in (root / "adult").iterdir()) == ["LATEST", "v1"]
+    assert catalog.latest_version(root, "adult") == "v1"
+
+
+def test_generate_from_the_published_model(published, tmp_path, capsys):
+    root, _ = published
+    model = root / "adult" / "v1" / "model"
+    out = tmp_path / "batch.parquet"
+    assert main(["generate", str(model), "--rows", "123", "--out", str(out), "--seed", "3"]) == 0
+    batch = pd.read_parquet(out)
+    assert batch.shape == (123, 15) and list(batch.columns) == ADULT_COLUMNS
+    again = tmp_path / "again.parquet"
+    assert main(["generate", str(model), "--rows", "123", "--out", str(again), "--seed", "3"]) == 0
+    pd.testing.assert_frame_equal(batch, pd.read_parquet(again))
+    rich = tmp_path / "rich.csv"
+    assert main(["generate", str(model), "--rows", "50", "--out", str(rich), "--condition", "income=>50K"]) == 0
+    assert (pd.read_csv(rich)["income"] == ">50K").all()
+    assert "wrote 50 rows" in capsys.readouterr().out

@@ -1,0 +1,88 @@
+import inspect
+
+import pytest
+
+from synth.errors import SpecError
+from synth.spec import CTGANSpec, load_spec
+from tests.conftest import ROOT
+
+SPEC = ROOT / "pipelines" / "adult_ctgan.yaml"
+
+
+def test_shipped_spec_parses():
+    spec = load_spec(SPEC)
+    assert spec.name == "adult"
+    assert spec.generator.kind == "ctgan"
+    assert spec.target == "income"
+    assert spec.source.na_values == ["?"]
+
+
+def test_misspelt_key_is_rejected_with_its_dotted_name(tmp_path):
+    text = SPEC.read_text().replace("  epochs:", "  epocs:")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(SpecError, match=r"bad\.yaml: generator\.epocs: unknown key"):
+        load_spec(bad)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource: {path: a.csv}\ngenerator: {kind: ctgan, epochs: 0}\nsed: 1\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(bad)
+    message = str(err.value)
+    assert "generator.epochs" in message and "sed: unknown key" in message
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    spec = load_spec(SPEC, ["generator.epochs=2", "rows=1000", "generator.generator_dim=[64, 64]", "validation.min_quality=0.5"])
+    assert spec.generator.epochs == 2
+    assert spec.rows == 1000
+    assert spec.generator.generator_dim == (64, 64)
+    assert spec.validation.min_quality == 0.5
+
+
+def test_override_of_unknown_key_names_it():
+    with pytest.raises(SpecError, match=r"generator\.epoch: unknown key"):
+        load_spec(SPEC, ["generator.epoch=2"])
+
+
+@pytest.mark.parametrize("override", ["generator.epochs", "=3"])
+def test_malformed_override(override):
+    with pytest.raises(SpecError, match="expected KEY=VALUE"):
+        load_spec(SPEC, [override])
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML at line"):
+        load_spec(bad)
+
+
+def test_batch_size_must_divide_by_pac():
+    with pytest.raises(SpecError, match=r"batch_size \(505\) must be a multiple of pac \(10\)"):
+        load_spec(SPEC, ["generator.batch_size=505"])
+
+
+def test_headerless_csv_needs_column_names():
+    with pytest.raises(SpecError, match="'columns' must list the column names"):
+        load_spec(SPEC, ["source.columns=null"])
+
+
+def test_ctgan_spec_mirrors_the_generator_signature():
+    """The spec and CTGAN.__init__ must not drift apart: same names, same defaults."""
+    from synth.models.ctgan import CTGAN
+
+    params = inspect.signature(CTGAN.__init__).parameters
+    for name, field in CTGANSpec.model_fields.items():
+        if name == "kind":
+            continue
+        assert name in params, f"spec field {name} is not a CTGAN argument"
+        default = params[name].default
+        assert tuple(default) == field.default if isinstance(default, tuple) else default == field.default, name

@@ -1,0 +1,249 @@
+"""Schema checks: a Great Expectations suite derived from the real data's profile.
+
+`build_schema_suite` profiles the real table (columns, dtype families, numeric
+ranges, category sets, null fractions) into an ExpectationSuite;
+`validate_suite` runs it on a synthetic table and turns every expectation
+result into a `CheckResult` for the publishing gate.
+
+Great Expectations is imported lazily (it takes seconds), so importing this
+module costs nothing until a suite is actually built or run.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pandas.api import types as pdt
+
+from validation.checks import CheckResult
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuite
+
+# GX's documented analytics switch (1.24.1 ships no analytics client, so this only
+# guards against one returning); it must be set before GX is imported.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+# Dtype families a synthetic column must stay in, tested on the pandas dtype.
+# "numeric" (real float columns) accepts ints too; "integer" accepts int64 and
+# nullable Int64 alike but not float or object.
+_FAMILY_TESTS = {
+    "integer": pdt.is_integer_dtype,
+    "numeric": lambda d: pdt.is_numeric_dtype(d) and not pdt.is_bool_dtype(d),
+    "boolean": pdt.is_bool_dtype,
+    "datetime": pdt.is_datetime64_any_dtype,
+    "string": lambda d: pdt.is_string_dtype(d) or isinstance(d, pd.CategoricalDtype),
+}
+_EXAMPLES = 5  # unexpected values quoted in a failed check
+
+
+@functools.cache
+def _gx() -> SimpleNamespace:
+    """Import GX once and define the dtype-family expectation.
+
+    GX's own `expect_column_values_to_be_in_type_list` cannot match category,
+    string[pyarrow] or tz-aware datetime columns on pandas (it compares the
+    dtype against classes and default-constructed dtypes), so the family test
+    is a small custom expectation over GX's `table.column_types` metric that
+    asks pandas itself. Defined here, once, because defining an Expectation
+    class registers it globally in GX.
+    """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation import ColumnAggregateExpectation
+
+    class ExpectColumnDtypeToBeInFamily(ColumnAggregateExpectation):
+        """Expect the column's pandas dtype to belong to a dtype family."""
+
+        family: str
+        metric_dependencies = ("table.column_types",)
+        success_keys = ("family",)
+
+        def _validate(
+            self,
+            metrics: dict,
+            runtime_configuration: dict | None = None,
+            execution_engine: Any = None,
+        ) -> dict:
+            column = self.configuration.kwargs["column"]
+            dtype = next(t["type"] for t in metrics["table.column_types"] if t["name"] == column)
+            return {
+                "success": bool(_FAMILY_TESTS[self.family](dtype)),
+                "result": {"observed_value": str(dtype)},
+            }
+
+    return SimpleNamespace(
+        gx=gx,
+        gxe=gxe,
+        ProgressBarsConfig=ProgressBarsConfig,
+        ExpectColumnDtypeToBeInFamily=ExpectColumnDtypeToBeInFamily,
+    )
+
+
+def _family(dtype: Any) -> str | None:
+    """The dtype family a real column's synthetic twin must keep, or None (no type check)."""
+    if pdt.is_bool_dtype(dtype):
+        return "boolean"
+    if pdt.is_integer_dtype(dtype):
+        return "integer"
+    if pdt.is_numeric_dtype(dtype):
+        return "numeric"
+    if pdt.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if _FAMILY_TESTS["string"](dtype):
+        return "string"
+    return None
+
+
+def _native(value: Any) -> Any:
+    """A numpy/pandas scalar as the equivalent Python value (JSON-friendly)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def build_schema_suite(
+    real: pd.DataFrame, *, null_tolerance: float = 0.05, name: str = "schema"
+) -> ExpectationSuite:
+    """Expectations derived from the real data's profile.
+
+    One table-level column-set expectation, then per column: dtype family,
+    numeric range (integer/numeric columns), category set (string/boolean
+    columns) and null fraction within ±`null_tolerance` of the real one.
+    Each expectation's `meta` carries the gate's check name and a short
+    threshold so results map to `CheckResult`s without re-deriving them.
+    """
+    lib = _gx()
+    gxe = lib.gxe
+    expectations: list[Any] = []
+
+    def add(expectation: Any, check: str, threshold: Any, **kwargs: Any) -> None:
+        expectations.append(expectation(meta={"check": check, "threshold": threshold}, **kwargs))
+
+    columns = [str(c) for c in real.columns]
+    add(gxe.ExpectTableColumnsToMatchSet, "columns", f"exactly the {len(columns)} real columns",
+        column_set=columns, exact_match=True)
+    for column in columns:
+        series = real[column]
+        values = series.dropna()
+        family = _family(series.dtype)
+        if family is not None:
+            add(lib.ExpectColumnDtypeToBeInFamily, f"type:{column}", f"{family} dtype",
+                column=column, family=family)
+        if family in ("integer", "numeric") and len(values):
+            cast = int if family == "integer" else float
+            low, high = cast(_native(values.min())), cast(_native(values.max()))
+            add(gxe.ExpectColumnValuesToBeBetween, f"range:{column}", [low, high],
+                column=column, min_value=low, max_value=high)
+        elif family in ("string", "boolean") and len(values):
+            known = sorted((_native(v) for v in values.unique()), key=str)
+            add(gxe.ExpectColumnValuesToBeInSet, f"categories:{column}",
+                f"in {len(known)} known categories", column=column, value_set=known)
+        real_null = float(series.isna().mean())
+        most_not_null = round(1 - (real_null + null_tolerance), 6)
+        if most_not_null > 0:
+            add(gxe.ExpectColumnValuesToNotBeNull, f"nulls_max:{column}",
+                f"null fraction <= {1 - most_not_null:.4g}", column=column, mostly=most_not_null)
+        least_null = round(real_null - null_tolerance, 6)
+        if least_null > 0:
+            add(gxe.ExpectColumnValuesToBeNull, f"nulls_min:{column}",
+                f"null fraction >= {least_null:.4g}", column=column, mostly=least_null)
+    # Passed to the constructor: add_expectation() would need an active GX context.
+    return lib.gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def validate_suite(
+    suite: ExpectationSuite, data: pd.DataFrame, *, suite_label: str = "schema"
+) -> tuple[list[CheckResult], dict]:
+    """Run `suite` on `data`; one CheckResult per expectation, plus GX's raw result as a dict.
+
+    Each call uses its own ephemeral context (no files, no progress bars), so
+    calls are independent of each other and of any GX project on disk.
+    """
+    lib = _gx()
+    context = lib.gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = lib.ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(f"synthetic-{uuid.uuid4().hex}")
+    definition = source.add_dataframe_asset("table").add_batch_definition_whole_dataframe("whole")
+    batch = definition.get_batch(batch_parameters={"dataframe": data})
+    result = batch.validate(suite, result_format="SUMMARY")
+    checks = [_to_check(r, data, suite_label) for r in result.results]
+    # GX returns results in metric-resolution order; report them in the suite's order.
+    order = {e.meta.get("check"): i for i, e in enumerate(suite.expectations) if e.meta}
+    checks.sort(key=lambda c: order.get(c.name, len(order)))
+    return checks, result.to_json_dict()
+
+
+def _to_check(result: Any, data: pd.DataFrame, suite_label: str) -> CheckResult:
+    """Translate one GX ExpectationValidationResult into the gate's CheckResult."""
+    config = result.expectation_config
+    kwargs, meta = config.kwargs, config.meta or {}
+    column = kwargs.get("column")
+    check = meta.get("check", f"{config.type}:{column}" if column else config.type)
+    threshold = meta.get("threshold")
+    kind = check.split(":", 1)[0]
+    passed = bool(result.success)
+    observed = result.result or {}
+
+    if kind == "columns":
+        seen = [str(c) for c in data.columns]
+        missing = [c for c in kwargs["column_set"] if c not in seen]
+        extra = [c for c in seen if c not in kwargs["column_set"]]
+        value: Any = {"missing": missing, "extra": extra}
+        parts = (("missing", missing), ("unexpected", extra))
+        detail = "; ".join(f"{label} columns {names}" for label, names in parts if names)
+    elif column is not None and column not in data.columns:
+        value, detail = None, f"{column} is missing from the data"
+    elif (error := _exception_message(result.exception_info)) is not None:
+        value, detail = None, f"{column} could not be checked: {error}"
+    elif kind == "type":
+        value = observed.get("observed_value")
+        detail = f"{column} has dtype {value} but the real column is {kwargs['family']}"
+    elif kind in ("nulls_max", "nulls_min"):
+        value = round(float(data[column].isna().mean()), 4)
+        if kind == "nulls_max":
+            detail = f"{column} is {value:.1%} null; at most {1 - kwargs['mostly']:.1%} allowed"
+        else:
+            detail = f"{column} is {value:.1%} null; at least {kwargs['mostly']:.1%} required"
+    elif kind in ("range", "categories"):
+        examples = [_native(v) for v in dict.fromkeys(observed.get("partial_unexpected_list", []))]
+        share = (observed.get("unexpected_percent") or 0) / 100
+        count = f"{observed.get('unexpected_count', 0)} value(s) ({share:.2%})"
+        if kind == "range":
+            value = _observed_range(data[column])
+            detail = f"{column} has {count} outside {threshold}, e.g. {examples[:_EXAMPLES]}"
+        else:
+            value = examples[:_EXAMPLES]
+            detail = f"{column} has {count} never seen in the real data, e.g. {value}"
+    else:
+        value, detail = observed.get("observed_value"), f"{config.type} failed on {column}"
+    return CheckResult(
+        suite=suite_label,
+        name=check,
+        passed=passed,
+        value=value,
+        threshold=threshold,
+        detail="" if passed else detail,
+    )
+
+
+def _exception_message(info: dict) -> str | None:
+    """The first error GX recorded for a result, or None.
+
+    GX stores either one flat record or one record per failed metric.
+    """
+    records = [info] if "raised_exception" in info else list(info.values())
+    errors = (str(r.get("exception_message")) for r in records if r.get("raised_exception"))
+    return next(errors, None)
+
+
+def _observed_range(series: pd.Series) -> list[Any] | None:
+    """[min, max] of a numeric column as Python values; None if it is not numeric or is empty."""
+    values = series.dropna()
+    if not pdt.is_numeric_dtype(values.dtype) or values.empty:
+        return None
+    return [_native(values.min()), _native(values.max())]
