@@ -36,7 +36,8 @@ def load_table(source: SourceSpec) -> pd.DataFrame:
     else:
         table = _read_csv(path, source)
     if table.empty:
-        raise DataError(f"{path}: the file has no data rows; point source.path at a table with data")
+        what = "is empty" if path.stat().st_size == 0 else "has no data rows"
+        raise DataError(f"{path}: the file {what}; point source.path at a table with data")
     return _recode(table, source, path)
 
 
@@ -59,6 +60,8 @@ def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
         raise DataError(f"{path}: cannot parse as CSV with sep={source.sep!r}: {err}") from None
     except (UnicodeDecodeError, OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read as CSV ({err}); set source.format if it is Parquet") from None
+    if table.empty:
+        return table  # load_table reports it
     if source.header and source.columns:
         # A header row is present and names are also given: rename, but only if
         # the counts agree, so a wrong list fails instead of shifting columns.

@@ -8,7 +8,7 @@ rows) instead of the full column: that is where ctgan's transformer spends
 seconds per column, and the modes of a 1-D distribution are already pinned
 down by that many points (Adult's six numeric columns: 1.3 s at 5k rows,
 11 s at 20k). Categorical, boolean and missing values become one-hot blocks;
-datetimes are numeric in nanoseconds.
+datetimes are numeric, in seconds since the epoch.
 
 Everything the transformer learns is plain numbers and category lists, kept
 in a JSON-serialisable `state` so a saved model needs no pickle. It learns
@@ -46,6 +46,13 @@ def _column_kind(series: pd.Series) -> str:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return "numeric"
     return "categorical"
+
+
+def _datetime_resolution(seconds: np.ndarray) -> float:
+    for unit in (86400.0, 1.0):
+        if np.all(np.mod(seconds, unit) == 0):
+            return unit
+    return 1e-6
 
 
 def _to_python(value: Any) -> Any:
@@ -118,7 +125,9 @@ class DataTransformer:
             "stds": stds,
             "min": float(present.min()),
             "max": float(present.max()),
-            "integer": bool(integer or is_datetime),
+            "integer": bool(integer),
+            # datetimes decode to their finest observed unit: whole days, seconds or microseconds
+            "resolution": _datetime_resolution(present) if is_datetime else None,
             "has_nulls": has_nulls,
             "fill": float(present.mean()),
         }
@@ -139,8 +148,9 @@ class DataTransformer:
     @staticmethod
     def _numeric_values(series: pd.Series) -> np.ndarray:
         if pd.api.types.is_datetime64_any_dtype(series):
-            as_int = series.astype("datetime64[ns]").astype("int64").astype("float64")
-            return np.where(series.isna(), np.nan, as_int)
+            # seconds since the epoch: float64 keeps microseconds exact, nanoseconds (1e18) it would not
+            as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
+            return np.where(series.isna(), np.nan, as_int / 1e9)
         return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
 
     @property
@@ -229,14 +239,18 @@ class DataTransformer:
         mode = block[:, 1 : 1 + k].argmax(axis=1)
         means, stds = np.asarray(state["means"]), np.asarray(state["stds"])
         values = (alpha * 4 * stds[mode] + means[mode]).clip(state["min"], state["max"])
-        if state["integer"]:
+        is_datetime = col.dtype.startswith("datetime64")
+        if is_datetime:
+            resolution = state["resolution"]
+            values = np.round(np.round(values / resolution) * resolution * 1e6)  # seconds -> microseconds
+        elif state["integer"]:
             values = np.round(values)
         series = pd.Series(values)
         if state["has_nulls"]:
             isnull = block[:, 1 + k : 3 + k].argmax(axis=1) == 1
             series[isnull] = np.nan
-        if col.dtype.startswith("datetime64"):
-            return pd.to_datetime(series.astype("Int64"), unit="ns")
+        if is_datetime:
+            return pd.to_datetime(series.astype("Int64"), unit="us").astype(col.dtype)
         return series.astype(col.dtype)
 
     @staticmethod
