@@ -58,7 +58,7 @@ def hold_out(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFr
 @task(cache_policy=NO_CACHE)
 def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
     logger = get_run_logger()
-    logger.info("Training %s on %s for %d epochs", spec.generator.kind, device, spec.generator.epochs)
+    logger.info("Training %s on %s (%s)", spec.generator.kind, device, spec.generator.hyperparameters())
     model = build_generator(spec.generator.kind, spec.generator.hyperparameters(), device=device, seed=spec.seed)
     return model.fit(train)
 
@@ -72,7 +72,7 @@ def sample_rows(model, rows: int, seed: int) -> pd.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def validate(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec) -> GateReport:
-    report = run_gate(train, holdout, synthetic, seed=spec.seed, **spec.validation.model_dump())
+    report = run_gate(train, holdout, synthetic, target=spec.target, seed=spec.seed, **spec.validation.model_dump())
     logger = get_run_logger()
     for suite in dict.fromkeys(c.suite for c in report.checks):
         checks = [c for c in report.checks if c.suite == suite]
@@ -137,7 +137,7 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
             "seed": spec.seed,
             "device": device,
             "transform_seconds": round(model.transform_seconds_, 2),
-            "final_losses": model.loss_history_[-1] if model.loss_history_ else {},
+            "final_losses": model.loss_history_[-1] if model.loss_history_ else {},  # a copula has none
         },
         "output": {"rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1},
         "timings": {**timings, "total": round(sum(timings.values()), 2)},

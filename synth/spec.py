@@ -9,7 +9,7 @@ model is the Prefect flow's parameter type. Any value can be overridden with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -83,13 +83,54 @@ class CTGANSpec(_Strict):
         return self.model_dump(exclude={"kind"})
 
 
+class TVAESpec(_Strict):
+    """Hyperparameters of `synth.models.tvae.TVAE` (same names, same defaults)."""
+
+    kind: Literal["tvae"] = "tvae"
+    epochs: int = Field(default=300, ge=1)
+    batch_size: int = Field(default=500, ge=2)
+    embedding_dim: int = Field(default=128, ge=1)
+    compress_dims: tuple[int, ...] = (128, 128)
+    decompress_dims: tuple[int, ...] = (128, 128)
+    lr: float = Field(default=1e-3, gt=0)
+    l2scale: float = Field(default=1e-5, ge=0)
+    loss_factor: float = Field(default=2.0, gt=0)
+    max_modes: int = Field(default=10, ge=1)
+    transformer_sample_size: int = Field(default=5_000, ge=100)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
+class GaussianCopulaSpec(_Strict):
+    """Hyperparameters of `synth.models.gaussian_copula.GaussianCopula` (same names, same defaults)."""
+
+    kind: Literal["gaussian_copula"] = "gaussian_copula"
+    #: Points kept of each numeric column's empirical distribution (quantiles).
+    n_quantiles: int = Field(default=200, ge=2)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
+#: `generator.kind` picks the model; the other keys are its hyperparameters.
+GeneratorSpec = Annotated[Union[CTGANSpec, TVAESpec, GaussianCopulaSpec], Field(discriminator="kind")]
+GENERATOR_KINDS = ("ctgan", "tvae", "gaussian_copula")
+
+
 class ValidationSpec(_Strict):
     """Thresholds of the publishing gate."""
 
     #: sdmetrics QualityReport score (column shapes + pair trends), 0..1.
     min_quality: float = Field(default=0.75, ge=0, le=1)
+    #: ROC AUC of a classifier telling real from synthetic rows (0.5 = indistinguishable).
+    max_detection_auc: float = Field(default=0.95, ge=0.5, le=1)
     #: Largest allowed share of synthetic rows that exactly copy a training row.
     max_exact_copy_rate: float = Field(default=0.01, ge=0, le=1)
+    #: Share of synthetic rows closer to training than to holdout rows (0.5 = no memorisation).
+    max_dcr_share: float = Field(default=0.6, ge=0, le=1)
+    #: TSTR / TRTR macro-F1 ratio on the real holdout (needs `target`).
+    min_utility_ratio: float = Field(default=0.8, ge=0, le=1)
     #: Synthetic null fraction per column may differ from the real one by this much.
     null_tolerance: float = Field(default=0.05, ge=0, le=1)
     #: Quality is scored on at most this many rows of each table (stated in the card).
@@ -109,7 +150,7 @@ class PipelineSpec(_Strict):
     source: SourceSpec
     #: The column a downstream classifier predicts (must exist in the source).
     target: str | None = None
-    generator: CTGANSpec
+    generator: GeneratorSpec
     #: Synthetic rows to publish; left out, as many as the training rows.
     rows: int | None = Field(default=None, ge=1)
     seed: int = 0
@@ -151,7 +192,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def _describe(errors: list[dict[str, Any]], origin: str) -> str:
     lines = []
     for err in errors:
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        # pydantic puts the union's tag in the path (generator.ctgan.epochs); users wrote generator.epochs
+        loc = [p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "generator" and p in GENERATOR_KINDS)]
+        where = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see README 'Pipeline spec')"
         elif err["type"] == "missing":

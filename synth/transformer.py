@@ -98,7 +98,7 @@ class DataTransformer:
             present_fit = present
         n_components = int(min(self.max_modes, len(np.unique(present_fit))))
         if n_components <= 1:
-            means, stds = [float(present.mean())], [max(float(present.std()), 1e-6)]
+            means, stds, weights = [float(present.mean())], [max(float(present.std()), 1e-6)], [1.0]
         else:
             gmm = BayesianGaussianMixture(
                 n_components=n_components,
@@ -114,6 +114,7 @@ class DataTransformer:
             keep = gmm.weights_ > self.weight_threshold
             means = gmm.means_.reshape(-1)[keep].tolist()
             stds = np.sqrt(gmm.covariances_.reshape(-1)[keep]).clip(min=1e-6).tolist()
+            weights = (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist()
         has_nulls = bool(np.isnan(values).any())
         spans: list[Span] = [(1, "tanh"), (len(means), "softmax")]
         if has_nulls:
@@ -123,6 +124,7 @@ class DataTransformer:
         state = {
             "means": means,
             "stds": stds,
+            "weights": weights,
             "min": float(present.min()),
             "max": float(present.max()),
             "integer": bool(integer),
@@ -191,8 +193,9 @@ class DataTransformer:
         x = np.where(isnull, col.state["fill"], values)[:, None]  # (n, 1)
         means = np.asarray(col.state["means"])[None, :]  # (1, k)
         stds = np.asarray(col.state["stds"])[None, :]
-        # Posterior over modes under equal weights is enough to pick a mode per value.
-        log_density = -0.5 * ((x - means) / stds) ** 2 - np.log(stds)
+        weights = np.asarray(col.state["weights"])[None, :]
+        # Each value's mode is drawn from its posterior over the mixture's modes.
+        log_density = -0.5 * ((x - means) / stds) ** 2 - np.log(stds) + np.log(weights)
         prob = np.exp(log_density - log_density.max(axis=1, keepdims=True))
         prob /= prob.sum(axis=1, keepdims=True)
         cumulative = prob.cumsum(axis=1)

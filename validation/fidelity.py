@@ -46,3 +46,32 @@ def quality_check(
     detail += f"; scored on {len(real_s)} real and {len(synth_s)} synthetic rows"
     check = CheckResult("fidelity", "quality_score", score >= min_quality, round(score, 4), min_quality, detail)
     return check, {"score": score, "properties": properties, "rows_scored": [len(real_s), len(synth_s)]}
+
+
+def detection_check(
+    real: pd.DataFrame, synthetic: pd.DataFrame, *, max_auc: float, max_rows: int, seed: int = 0
+) -> tuple[CheckResult, dict]:
+    """Can a classifier tell real rows from synthetic ones? ROC AUC on held-out rows.
+
+    0.5 means indistinguishable; 1.0 means every synthetic row gives itself
+    away. Unlike per-column and pairwise scores, a gradient-boosted detector
+    sees every column at once, so it catches broken dependencies (for
+    example independently shuffled columns) that marginals hide.
+    """
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    from validation.encoding import RowEncoder
+
+    n = min(len(real), len(synthetic), max_rows)
+    real_s, synth_s = _subsample(real, n, seed), _subsample(synthetic, n, seed + 1)
+    encoder = RowEncoder().fit(real_s)
+    x = np.concatenate([encoder.transform(real_s), encoder.transform(synth_s[real_s.columns])])
+    y = np.concatenate([np.zeros(n), np.ones(n)])
+    x_fit, x_test, y_fit, y_test = train_test_split(x, y, test_size=0.3, random_state=seed, stratify=y)
+    detector = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(x_fit, y_fit)
+    auc = float(roc_auc_score(y_test, detector.predict_proba(x_test)[:, 1]))
+    detail = f"gradient-boosted detector, {n} real + {n} synthetic rows, 30% held out for scoring"
+    return CheckResult("fidelity", "detection_auc", auc <= max_auc, round(auc, 4), max_auc, detail), {"detection_auc": auc}

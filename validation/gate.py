@@ -49,39 +49,62 @@ def run_gate(
     holdout: pd.DataFrame | None,
     synthetic: pd.DataFrame,
     *,
+    target: str | None = None,
     min_quality: float,
+    max_detection_auc: float,
     max_exact_copy_rate: float,
+    max_dcr_share: float,
+    min_utility_ratio: float,
     null_tolerance: float,
     max_rows_scored: int,
     seed: int = 0,
 ) -> GateReport:
-    """Judge `synthetic` against the real rows the generator was trained on."""
+    """Judge `synthetic` against the real rows the generator was trained on.
+
+    `holdout` (real rows the generator never saw) enables the DCR and utility
+    checks; `target` enables utility.
+    """
     from validation.expectations import build_schema_suite, validate_suite
-    from validation.fidelity import quality_check
-    from validation.privacy import exact_copy_check
+    from validation.fidelity import detection_check, quality_check
+    from validation.privacy import distance_checks, exact_copy_check
+    from validation.utility import utility_check
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    checks: list[CheckResult] = []
+    details: dict[str, Any] = {}
+
+    def timed(name: str, t: float) -> None:
+        timings[name] = round(time.perf_counter() - t, 2)
 
     # 1. schema: a GX suite derived from the real data's profile
     t = time.perf_counter()
     suite = build_schema_suite(train, null_tolerance=null_tolerance)
     schema_checks, schema_raw = validate_suite(suite, synthetic, suite_label="schema")
-    timings["schema"] = time.perf_counter() - t
+    checks += schema_checks
+    timed("schema", t)
 
-    # 2. fidelity: sdmetrics quality score (column shapes + pair trends)
+    # 2. fidelity: sdmetrics quality score, then a real-vs-synthetic detector
     t = time.perf_counter()
-    quality, quality_raw = quality_check(train, synthetic, min_quality=min_quality, max_rows=max_rows_scored, seed=seed)
-    timings["fidelity"] = time.perf_counter() - t
+    quality, details["quality"] = quality_check(train, synthetic, min_quality=min_quality, max_rows=max_rows_scored, seed=seed)
+    detection, details["detection"] = detection_check(train, synthetic, max_auc=max_detection_auc, max_rows=max_rows_scored, seed=seed)
+    checks += [quality, detection]
+    timed("fidelity", t)
 
-    # 3. privacy: exact copies of training rows
+    # 3. privacy: exact copies, then distances to training versus holdout rows
     t = time.perf_counter()
-    copies = exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate)
-    timings["privacy"] = time.perf_counter() - t
+    checks.append(exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate))
+    if holdout is not None and len(holdout):
+        distance, details["distances"] = distance_checks(train, holdout, synthetic, max_dcr_share=max_dcr_share, max_rows=max_rows_scored, seed=seed)
+        checks += distance
+    timed("privacy", t)
 
-    return GateReport(
-        checks=[*schema_checks, quality, copies],
-        schema_validation=schema_raw,
-        details={"quality": quality_raw, "seconds_per_suite": {k: round(v, 2) for k, v in timings.items()}},
-        seconds=time.perf_counter() - started,
-    )
+    # 4. utility: train on synthetic, test on the real holdout
+    if target is not None and holdout is not None and len(holdout):
+        t = time.perf_counter()
+        utility, details["utility"] = utility_check(train, holdout, synthetic, target=target, min_ratio=min_utility_ratio, max_rows=max_rows_scored, seed=seed)
+        checks.append(utility)
+        timed("utility", t)
+
+    details["seconds_per_suite"] = timings
+    return GateReport(checks=checks, schema_validation=schema_raw, details=details, seconds=time.perf_counter() - started)

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 # kind -> "module:Class"; imported only when used (torch is slow to import).
-GENERATORS = {"ctgan": "synth.models.ctgan:CTGAN"}
+GENERATORS = {
+    "ctgan": "synth.models.ctgan:CTGAN",
+    "tvae": "synth.models.tvae:TVAE",
+    "gaussian_copula": "synth.models.gaussian_copula:GaussianCopula",
+}
 
 
 def generator_class(kind: str) -> type:
@@ -28,7 +32,7 @@ def build_generator(kind: str, hyperparameters: dict[str, Any], *, device: str, 
 
 def load_generator(folder: str | Path, device: str = "cpu"):
     """Load any saved generator; its kind is read from `config.json`."""
-    from synth.models.ctgan import read_config
+    from synth.models.io import read_config
 
     config = read_config(Path(folder))
     return generator_class(config.get("kind", "?")).load(folder, device=device)

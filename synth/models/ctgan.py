@@ -11,7 +11,6 @@ bounded subsample (see `synth.transformer`).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth.errors import GeneratorInputError, ModelError
+from synth.errors import GeneratorInputError
+from synth.models.io import load_module, read_config, save_tensors, write_config
 from synth.transformer import DataTransformer
 
-CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "generator.safetensors"
 
 
@@ -349,44 +348,24 @@ class CTGAN:
 
     def save(self, folder: str | Path) -> Path:
         """Write `config.json` (hyperparameters, transformer and sampler statistics) and safetensors weights."""
-        from safetensors.torch import save_file
-
         self._check_fitted()
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {
-            "kind": self.kind,
-            "format_version": 1,
-            "hyperparameters": self.hyperparameters(),
-            "seed": self.seed,
-            "transformer": self.transformer_.state_dict(),
-        }
-        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator_.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_NAME))
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, transformer=self.transformer_.state_dict())
+        save_tensors(folder, WEIGHTS_NAME, self.generator_.state_dict())
         return folder
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> "CTGAN":
-        from safetensors.torch import load_file
-
         folder = Path(folder)
-        config = read_config(folder)
-        if config.get("kind") != cls.kind:
-            raise ModelError(f"{folder}: holds a {config.get('kind')!r} model, not {cls.kind!r}")
+        config = read_config(folder, cls.kind)
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
         model.transformer_ = DataTransformer.from_state_dict(config["transformer"])
         # Sampling needs only the category counts, which the transformer's state holds.
         model.sampler_ = _CountSampler(model.transformer_, torch.device(device))
         data_dim = model.transformer_.output_dim
         model.generator_ = Generator(model.embedding_dim + model.sampler_.cond_dim, model.generator_dim, data_dim)
-        try:
-            model.generator_.load_state_dict(load_file(str(folder / WEIGHTS_NAME), device="cpu"))
-        except FileNotFoundError:
-            raise ModelError(f"{folder}: {WEIGHTS_NAME} is missing; the model folder is incomplete") from None
-        except RuntimeError as err:
-            raise ModelError(f"{folder}: weights do not match config.json ({str(err).splitlines()[0]})") from None
-        model.generator_.to(device).eval()
+        load_module(model.generator_, folder, WEIGHTS_NAME).to(device).eval()
+        model.loss_history_, model.transform_seconds_ = [], 0.0
         return model
 
 
@@ -405,15 +384,3 @@ class _CountSampler:
         self.block_width = widths.to(device)
         self.block_start = (torch.cumsum(widths, 0) - widths).to(device)
         self.count = torch.cat(counts).to(device) if counts else torch.zeros(0, device=device)
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / CONFIG_NAME
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: model folder not found; pass the model/ folder of a published version")
-    if not path.is_file():
-        raise ModelError(f"{folder}: no {CONFIG_NAME}; this is not a model saved by synth")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{path}: not valid JSON ({err})") from None

@@ -3,21 +3,21 @@
 import numpy as np
 import pytest
 
-from synth.data import split_holdout
 from validation.gate import run_gate
-from validation.privacy import exact_copy_rate
+from validation.privacy import exact_copy_rate, nearest_distances
 
-THRESHOLDS = dict(min_quality=0.75, max_exact_copy_rate=0.01, null_tolerance=0.05, max_rows_scored=5000)
+THRESHOLDS = dict(
+    min_quality=0.75, max_detection_auc=0.95, max_exact_copy_rate=0.01, max_dcr_share=0.6,
+    min_utility_ratio=0.8, null_tolerance=0.05, max_rows_scored=5000,
+)
 
 
 @pytest.fixture(scope="module")
 def split(adult):
-    train, holdout = split_holdout(adult.sample(8000, random_state=0), 0.5, seed=0)
-    return train.reset_index(drop=True), holdout.reset_index(drop=True)
-
-
-def _by_name(report):
-    return {c.name: c for c in report.checks}
+    """4,500 training rows, 2,250 holdout rows, and 2,250 fresh rows of the same population."""
+    rows = adult.sample(9000, random_state=0).reset_index(drop=True)
+    train, holdout, fresh = rows.iloc[:4500], rows.iloc[4500:6750], rows.iloc[6750:]
+    return train, holdout, _plausible(train, fresh)
 
 
 def _plausible(train, rows):
@@ -31,29 +31,61 @@ def _plausible(train, rows):
     return rows[keep]
 
 
+def _gate(train, holdout, synthetic, **overrides):
+    return run_gate(train, holdout, synthetic, target="income", **{**THRESHOLDS, **overrides})
+
+
+def _failed(report):
+    return {c.name for c in report.failed}
+
+
 def test_fresh_real_rows_pass(split):
     """Unseen real rows from the same population are what a perfect generator would make."""
-    train, holdout = split
-    report = run_gate(train, None, _plausible(train, holdout), **THRESHOLDS)
+    train, holdout, fresh = split
+    report = _gate(train, holdout, fresh)
     assert report.passed, report.summary()
-    assert {c.suite for c in report.checks} == {"schema", "fidelity", "privacy"}
+    assert {c.suite for c in report.checks} == {"schema", "fidelity", "privacy", "utility"}
+    dcr = next(c for c in report.checks if c.name == "dcr_closer_to_training")
+    assert 0.4 < dcr.value < 0.6
 
 
 def test_training_rows_offered_as_synthetic_fail_privacy(split):
-    train, holdout = split
-    report = run_gate(train, holdout, train.sample(frac=1, random_state=0), **THRESHOLDS)
-    assert not report.passed
-    assert [c.name for c in report.failed] == ["exact_copy_rate"]
-    assert _by_name(report)["exact_copy_rate"].value == 1.0
+    train, holdout, _ = split
+    report = _gate(train, holdout, train.sample(frac=1, random_state=0))
+    assert _failed(report) == {"exact_copy_rate", "dcr_closer_to_training"}
+    checks = {c.name: c for c in report.checks}
+    assert checks["exact_copy_rate"].value == 1.0 and checks["dcr_closer_to_training"].value > 0.95
+    assert checks["nndr_p5"].value == 0.0  # reported, not gating
+
+
+def test_shuffled_columns_fail_detection_but_keep_column_shapes(split):
+    train, holdout, fresh = split
+    rng = np.random.default_rng(0)
+    shuffled = fresh.copy()
+    for column in shuffled.columns:  # keeps every marginal, destroys every relationship
+        shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+    report = _gate(train, holdout, shuffled)
+    assert "detection_auc" in _failed(report)
+    assert not any(c.suite == "schema" for c in report.failed)
+    assert report.details["quality"]["properties"]["Column Shapes"] > 0.9
+
+
+def test_random_labels_fail_utility(split):
+    train, holdout, fresh = split
+    scrambled = fresh.copy()
+    scrambled["income"] = np.random.default_rng(0).permutation(scrambled["income"].to_numpy())
+    report = _gate(train, holdout, scrambled)
+    assert "tstr_trtr_ratio" in _failed(report)
+    assert report.details["utility"]["tstr"] < report.details["utility"]["trtr"]
 
 
 def test_schema_violations_are_named(split):
-    train, holdout = split
-    bad = holdout.copy()
-    bad.loc[0, "age"] = 500
+    train, holdout, fresh = split
+    bad = fresh.copy()
+    bad.loc[bad.index[0], "age"] = 500
     bad["education-num"] = bad["education-num"].astype(float)
-    bad.loc[1, "workclass"] = "Astronaut"
-    report = run_gate(train, None, bad, **THRESHOLDS)
+    bad.loc[bad.index[1], "workclass"] = "Astronaut"
+    report = _gate(train, None, bad)
     failed = {c.name: c for c in report.failed}
     assert {"range:age", "type:education-num", "categories:workclass"} <= set(failed)
     assert "Astronaut" in failed["categories:workclass"].detail
@@ -61,7 +93,14 @@ def test_schema_violations_are_named(split):
 
 
 def test_exact_copy_rate_treats_missing_values_as_equal(split):
-    train, _ = split
+    train, _, _ = split
     with_nulls = train[train["workclass"].isna()].head(20)
     assert len(with_nulls) > 0
     assert exact_copy_rate(train, with_nulls) == 1.0
+
+
+def test_nearest_distances_match_brute_force():
+    rng = np.random.default_rng(0)
+    queries, reference = rng.random((300, 7), dtype=np.float32), rng.random((500, 7), dtype=np.float32)
+    expected = np.sort(np.linalg.norm(queries[:, None, :] - reference[None, :, :], axis=2), axis=1)[:, :2]
+    np.testing.assert_allclose(nearest_distances(queries, reference, k=2, chunk=64), expected, rtol=1e-4, atol=1e-5)

@@ -3,7 +3,7 @@ import inspect
 import pytest
 
 from synth.errors import SpecError
-from synth.spec import CTGANSpec, load_spec
+from synth.spec import CTGANSpec, GaussianCopulaSpec, TVAESpec, load_spec
 from tests.conftest import ROOT
 
 SPEC = ROOT / "pipelines" / "adult_ctgan.yaml"
@@ -75,14 +75,16 @@ def test_headerless_csv_needs_column_names():
         load_spec(SPEC, ["source.columns=null"])
 
 
-def test_ctgan_spec_mirrors_the_generator_signature():
-    """The spec and CTGAN.__init__ must not drift apart: same names, same defaults."""
-    from synth.models.ctgan import CTGAN
+@pytest.mark.parametrize("spec_class", [CTGANSpec, TVAESpec, GaussianCopulaSpec])
+def test_generator_spec_mirrors_the_generator_signature(spec_class):
+    """A spec and its generator's __init__ must not drift apart: same names, same defaults."""
+    from synth.models import generator_class
 
-    params = inspect.signature(CTGAN.__init__).parameters
-    for name, field in CTGANSpec.model_fields.items():
+    kind = spec_class.model_fields["kind"].default
+    params = inspect.signature(generator_class(kind).__init__).parameters
+    for name, field in spec_class.model_fields.items():
         if name == "kind":
             continue
-        assert name in params, f"spec field {name} is not a CTGAN argument"
+        assert name in params, f"spec field {name} is not a {kind} argument"
         default = params[name].default
-        assert tuple(default) == field.default if isinstance(default, tuple) else default == field.default, name
+        assert (tuple(default) == field.default) if isinstance(default, tuple) else (default == field.default), name
