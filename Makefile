@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@touch $@
 
 demo: install
-	$(BIN)/synth run pipelines/adult_ctgan.yaml
+	$(BIN)/synth run pipelines/adult_tvae.yaml
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 test: install

@@ -67,11 +67,15 @@ def publish(
     model: Any,
     card: dict[str, Any],
     validation: dict[str, dict[str, Any]],
+    attachments: dict[str, Path] | None = None,
 ) -> Path:
     """Write a complete version folder and only then make it visible and LATEST.
 
     `validation` maps file names (without `.json`) to JSON documents stored
-    under `validation/`. Returns the published folder.
+    under `validation/`. `attachments` maps a relative path inside the
+    version folder (e.g. "report.html", "validation/data_docs") to a file or
+    folder that is copied there before the version becomes visible. Returns
+    the published folder.
     """
     dataset_dir = Path(root) / name
     dataset_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,15 @@ def publish(
         (staging / "validation").mkdir()
         for file_name, document in validation.items():
             (staging / "validation" / f"{file_name}.json").write_text(json.dumps(document, indent=2, default=str))
+        for relative, source in (attachments or {}).items():
+            destination = staging / relative
+            if destination.resolve().parent != staging.resolve() and staging.resolve() not in destination.resolve().parents:
+                raise ValueError(f"attachment {relative!r} would land outside the version folder")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if Path(source).is_dir():
+                shutil.copytree(source, destination)
+            else:
+                shutil.copy2(source, destination)
 
         # 2. claim the next version number by renaming; a concurrent publisher
         #    that took it first makes the rename fail, and we take the next one

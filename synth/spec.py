@@ -218,7 +218,7 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> PipelineS
     """Read a YAML spec, apply `--set` overrides, validate; every problem in one error."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: spec file not found (run from the project root, e.g. synth run pipelines/adult_ctgan.yaml)")
+        raise SpecError(f"{path}: spec file not found (run from the project root, e.g. synth run pipelines/adult_tvae.yaml)")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
