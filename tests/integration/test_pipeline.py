@@ -10,6 +10,7 @@ from synth.cli import main
 from tests.conftest import ADULT_COLUMNS, ROOT
 
 SPEC = str(ROOT / "pipelines" / "adult_ctgan.yaml")
+NAME = "adult_ctgan"  # the dataset name in that spec
 TINY = ["generator.epochs=2", "generator.batch_size=100", "generator.generator_dim=[64]", "generator.discriminator_dim=[64]", "rows=400"]
 
 
@@ -37,8 +38,8 @@ def published(prefect_server, tmp_path_factory, adult):
 
 def test_publishes_a_complete_version(published):
     root, _ = published
-    version = root / "adult" / "v1"
-    assert catalog.latest_version(root, "adult") == "v1"
+    version = root / NAME / "v1"
+    assert catalog.latest_version(root, NAME) == "v1"
     assert sorted(p.name for p in version.iterdir()) == ["card.json", "card.md", "data.parquet", "model", "validation"]
     data = pd.read_parquet(version / "data.parquet")
     assert data.shape == (400, 15) and list(data.columns) == ADULT_COLUMNS
@@ -64,13 +65,13 @@ def test_failing_gate_publishes_nothing(published, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "[FAIL] fidelity/quality_score" in err and "nothing published" in err
-    assert sorted(p.name for p in (root / "adult").iterdir()) == ["LATEST", "v1"]
-    assert catalog.latest_version(root, "adult") == "v1"
+    assert sorted(p.name for p in (root / NAME).iterdir()) == ["LATEST", "v1"]
+    assert catalog.latest_version(root, NAME) == "v1"
 
 
 def test_generate_from_the_published_model(published, tmp_path, capsys):
     root, _ = published
-    model = root / "adult" / "v1" / "model"
+    model = root / NAME / "v1" / "model"
     out = tmp_path / "batch.parquet"
     assert main(["generate", str(model), "--rows", "123", "--out", str(out), "--seed", "3"]) == 0
     batch = pd.read_parquet(out)

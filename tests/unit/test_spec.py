@@ -11,7 +11,7 @@ SPEC = ROOT / "pipelines" / "adult_ctgan.yaml"
 
 def test_shipped_spec_parses():
     spec = load_spec(SPEC)
-    assert spec.name == "adult"
+    assert spec.name == "adult_ctgan"
     assert spec.generator.kind == "ctgan"
     assert spec.target == "income"
     assert spec.source.na_values == ["?"]
