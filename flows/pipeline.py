@@ -9,6 +9,7 @@ state with one line per failed check, and nothing is published.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,22 @@ def sample_rows(model, rows: int, seed: int) -> pd.DataFrame:
 
 
 @task(cache_policy=NO_CACHE)
-def validate(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec) -> GateReport:
-    report = run_gate(train, holdout, synthetic, target=spec.target, seed=spec.seed, **spec.validation.model_dump())
+def validate(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec, evidence: Path
+) -> GateReport:
+    """Run the gate; GX Data Docs and report.html are written into `evidence` (published only if it passes)."""
+    from validation.report import write_report
+
+    report = run_gate(
+        train, holdout, synthetic, target=spec.target, seed=spec.seed, data_docs=evidence / "data_docs",
+        **spec.validation.model_dump(),
+    )
+    write_report(
+        evidence / "report.html", report, train, synthetic, seed=spec.seed,
+        title=f"{spec.name}: synthetic data gate report",
+        subtitle=f"{spec.generator.kind} trained on {len(train):,} rows of {spec.source.path}; "
+        f"{len(synthetic):,} synthetic rows; {len(holdout):,} holdout rows never seen by the generator",
+    )
     logger = get_run_logger()
     for suite in dict.fromkeys(c.suite for c in report.checks):
         checks = [c for c in report.checks if c.suite == suite]
@@ -85,7 +100,9 @@ def validate(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame
 
 
 @task(cache_policy=NO_CACHE)
-def publish(spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateReport, card: dict[str, Any]) -> Path:
+def publish(
+    spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateReport, card: dict[str, Any], evidence: Path
+) -> Path:
     root = spec.publish.root or get_settings().catalog_root
     folder = catalog.publish(
         root,
@@ -93,7 +110,8 @@ def publish(spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateRepo
         synthetic=synthetic,
         model=model,
         card=card,
-        validation={"gate": report.to_dict(), "schema_suite_result": report.schema_validation},
+        validation={"gate": report.to_dict(), **{f"{k}_suite_result": v for k, v in report.suite_results.items()}},
+        attachments={"report.html": evidence / "report.html", "validation/data_docs": evidence / "data_docs"},
     )
     get_run_logger().info("Published %s", folder)
     return folder
@@ -120,13 +138,21 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     rows = spec.rows or len(train)
     synthetic = sample_rows(model, rows, spec.seed + 1)
     lap("sample")
-    report = validate(train, holdout, synthetic, spec)
-    lap("validate")
+    # the gate's evidence (Data Docs, report.html) is staged here and copied into the version on publish
+    with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
+        evidence = Path(staging)
+        report = validate(train, holdout, synthetic, spec, evidence)
+        lap("validate")
+        if not report.passed:
+            return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
+        card = _card(spec, model, train, holdout, synthetic, source_info, device, timings, report)
+        folder = publish(spec, synthetic, model, report, card, evidence)
+    return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
 
-    if not report.passed:
-        return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
 
-    card = {
+def _card(spec, model, train, holdout, synthetic, source_info, device, timings, report) -> dict[str, Any]:
+    """The dataset card: how the version was made and how it scored."""
+    return {
         "description": spec.description,
         "target": spec.target,
         "source": source_info,
@@ -142,8 +168,8 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
         "output": {"rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1},
         "timings": {**timings, "total": round(sum(timings.values()), 2)},
         "gate": report.to_dict(),
+        "report": "report.html",
+        "data_docs": "validation/data_docs/index.html",
         "spec": spec.model_dump(mode="json"),
         "packages": catalog.package_versions(),
     }
-    folder = publish(spec, synthetic, model, report, card)
-    return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}

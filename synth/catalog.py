@@ -144,6 +144,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"Published {card['published_at']}. Synthetic rows: **{out['rows']:,}** in `data.parquet`. "
         f"Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
         "",
+        *([f"Evidence: [report.html]({card['report']}) (checks and plots, self-contained) · "
+           f"[Great Expectations Data Docs]({card['data_docs']})", ""] if card.get("report") else []),
         "## Source",
         f"- file: `{src['path']}` ({src['format']}), sha256 `{src['sha256']}`",
         f"- {src['rows']:,} rows × {len(src['columns'])} columns; target column: {card.get('target') or 'none'}",

@@ -8,6 +8,7 @@ model is the Prefect flow's parameter type. Any value can be overridden with
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -118,23 +119,74 @@ GeneratorSpec = Annotated[Union[CTGANSpec, TVAESpec, GaussianCopulaSpec], Field(
 GENERATOR_KINDS = ("ctgan", "tvae", "gaussian_copula")
 
 
+_CONSTRAINT = re.compile(r"^\s*(?P<column>\S+)\s*(?P<op>>=|<=|>|<)\s*(?P<right>\S+)\s*$")
+
+
+class Constraint(_Strict):
+    """A rule every synthetic row must keep: a column against a number or another column.
+
+    Written in a spec as a string, `"age >= 17"` or `"capital-loss <= capital-gain"`
+    (operators `>=`, `>`, `<=`, `<`; spaces around the operator required when a
+    column name contains `-`). Missing values are not judged.
+    """
+
+    column: str
+    op: Literal[">=", ">", "<=", "<"]
+    value: float | None = None
+    other: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        match = _CONSTRAINT.match(raw)
+        if not match:
+            raise ValueError(
+                f"constraint {raw!r} is not COLUMN OP NUMBER or COLUMN OP COLUMN with OP one of >=, >, <=, <; "
+                "e.g. 'age >= 17' or 'capital-loss <= capital-gain'"
+            )
+        right: Any = match["right"]
+        try:
+            return {"column": match["column"], "op": match["op"], "value": float(right)}
+        except ValueError:
+            return {"column": match["column"], "op": match["op"], "other": right}
+
+    @model_validator(mode="after")
+    def _one_right_side(self) -> "Constraint":
+        if (self.value is None) == (self.other is None):
+            raise ValueError("a constraint compares its column with either a number (value) or a column (other)")
+        return self
+
+    def columns(self) -> list[str]:
+        return [self.column] + ([self.other] if self.other else [])
+
+
 class ValidationSpec(_Strict):
     """Thresholds of the publishing gate."""
 
     #: sdmetrics QualityReport score (column shapes + pair trends), 0..1.
     min_quality: float = Field(default=0.75, ge=0, le=1)
+    #: sdmetrics per-column shape similarity (KS / total-variation complements), 0..1.
+    min_column_shapes: float = Field(default=0.8, ge=0, le=1)
+    #: sdmetrics pairwise trend similarity (correlation / contingency), 0..1.
+    min_pair_trends: float = Field(default=0.8, ge=0, le=1)
     #: ROC AUC of a classifier telling real from synthetic rows (0.5 = indistinguishable).
     max_detection_auc: float = Field(default=0.95, ge=0.5, le=1)
     #: Largest allowed share of synthetic rows that exactly copy a training row.
     max_exact_copy_rate: float = Field(default=0.01, ge=0, le=1)
     #: Share of synthetic rows closer to training than to holdout rows (0.5 = no memorisation).
     max_dcr_share: float = Field(default=0.6, ge=0, le=1)
+    #: ROC AUC of a nearest-synthetic-row membership-inference attack (0.5 = no signal).
+    max_membership_auc: float = Field(default=0.6, ge=0.5, le=1)
     #: TSTR / TRTR macro-F1 ratio on the real holdout (needs `target`).
     min_utility_ratio: float = Field(default=0.8, ge=0, le=1)
     #: Synthetic null fraction per column may differ from the real one by this much.
     null_tolerance: float = Field(default=0.05, ge=0, le=1)
     #: Quality is scored on at most this many rows of each table (stated in the card).
     max_rows_scored: int = Field(default=20_000, ge=100)
+    #: Rules beyond the real profile, e.g. ["age >= 17", "capital-loss <= capital-gain"].
+    constraints: list[Constraint] = Field(default_factory=list)
 
 
 class PublishSpec(_Strict):
@@ -158,6 +210,14 @@ class PipelineSpec(_Strict):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     publish: PublishSpec = Field(default_factory=PublishSpec)
+
+    def check_columns(self, columns: list[str], origin: str) -> None:
+        """Every column the spec names (target, constraints) must be in the loaded table."""
+        named = [("target", self.target)] if self.target else []
+        named += [(f"validation.constraints[{i}]", c) for i, rule in enumerate(self.validation.constraints) for c in rule.columns()]
+        for key, column in named:
+            if column not in columns:
+                raise SpecError(f"{origin}: {key} names column {column!r}, which is not in the table; columns: {list(columns)}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,11 @@ def _native(value: Any) -> Any:
 
 
 def build_schema_suite(
-    real: pd.DataFrame, *, null_tolerance: float = 0.05, name: str = "schema"
+    real: pd.DataFrame,
+    *,
+    null_tolerance: float = 0.05,
+    constraints: list[dict[str, Any]] | tuple = (),
+    name: str = "schema",
 ) -> ExpectationSuite:
     """Expectations derived from the real data's profile.
 
@@ -116,6 +121,11 @@ def build_schema_suite(
     columns) and null fraction within ±`null_tolerance` of the real one.
     Each expectation's `meta` carries the gate's check name and a short
     threshold so results map to `CheckResult`s without re-deriving them.
+
+    `constraints` are rules the spec declares beyond the profile, each
+    `{"column", "op", "value"}` (a column against a number) or
+    `{"column", "op", "other"}` (one column against another), with `op` one
+    of `>=`, `>`, `<=`, `<`. Missing values are not judged by them.
     """
     lib = _gx()
     gxe = lib.gxe
@@ -152,30 +162,108 @@ def build_schema_suite(
         if least_null > 0:
             add(gxe.ExpectColumnValuesToBeNull, f"nulls_min:{column}",
                 f"null fraction >= {least_null:.4g}", column=column, mostly=least_null)
+    for rule in constraints:
+        column, op = rule["column"], rule["op"]
+        label = constraint_label(rule)
+        if rule.get("other") is not None:
+            # a > b is "A greater than B"; a < b is the same with the columns swapped
+            a, b = (column, rule["other"]) if op in (">", ">=") else (rule["other"], column)
+            add(gxe.ExpectColumnPairValuesAToBeGreaterThanB, f"constraint:{label}", label,
+                column_A=a, column_B=b, or_equal=op.endswith("="), ignore_row_if="either_value_is_missing")
+        else:
+            bound = {"min_value": rule["value"], "strict_min": op == ">"} if op in (">", ">=") else {
+                "max_value": rule["value"], "strict_max": op == "<"}
+            add(gxe.ExpectColumnValuesToBeBetween, f"constraint:{label}", label, column=column, **bound)
     # Passed to the constructor: add_expectation() would need an active GX context.
     return lib.gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def constraint_label(rule: dict[str, Any]) -> str:
+    """`age >= 17` or `capital-loss <= capital-gain`: how a constraint is named in the gate."""
+    right = rule["other"] if rule.get("other") is not None else f"{rule['value']:g}"
+    return f"{rule['column']} {rule['op']} {right}"
+
+
+#: Whether each metric check is a floor ("min") or a ceiling ("max").
+METRIC_BOUNDS = {
+    "quality_score": "min", "column_shapes": "min", "pair_trends": "min", "detection_auc": "max",
+    "exact_copy_rate": "max", "dcr_closer_to_training": "max", "membership_auc": "max",
+    "tstr_trtr_ratio": "min",
+}
+
+
+def build_metrics_suite(checks: list[CheckResult], name: str) -> tuple[ExpectationSuite, pd.DataFrame]:
+    """A suite over a one-row table of measured figures, one expectation per required check.
+
+    Fidelity, privacy and utility are measured on whole tables (a score, an
+    AUC, a share), so their honest GX form is a one-row metrics table: one
+    column per figure, and an expectation holding it to its threshold. The
+    gate's verdict on these checks is GX's verdict on this suite.
+    """
+    lib = _gx()
+    gated = [c for c in checks if c.required]
+    table = pd.DataFrame({c.name: [float(c.value)] for c in gated})
+    expectations = []
+    for c in gated:
+        bound = {"min_value": c.threshold} if METRIC_BOUNDS[c.name] == "min" else {"max_value": c.threshold}
+        expectations.append(lib.gxe.ExpectColumnValuesToBeBetween(
+            column=c.name, meta={"check": c.name, "threshold": c.threshold}, **bound))
+    return lib.gx.ExpectationSuite(name=name, expectations=expectations), table
+
+
+class GXSession:
+    """One ephemeral GX context for a gate run: suites are validated and their
+    results kept in memory, so Data Docs can be built from them afterwards.
+
+    Nothing touches disk until `build_data_docs`, and no GX project on disk is
+    read or changed.
+    """
+
+    def __init__(self) -> None:
+        lib = _gx()
+        self.context = lib.gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = lib.ProgressBarsConfig(globally=False)
+        self._source = self.context.data_sources.add_pandas(f"gate-{uuid.uuid4().hex[:8]}")
+
+    def validate(self, suite: ExpectationSuite, data: pd.DataFrame, *, suite_label: str) -> tuple[list[CheckResult], dict]:
+        """Run `suite` on `data`; one CheckResult per expectation, plus GX's raw result as a dict."""
+        suite = self.context.suites.add(suite)
+        definition = self._source.add_dataframe_asset(suite_label).add_batch_definition_whole_dataframe("whole")
+        validation = self.context.validation_definitions.add(
+            _gx().gx.ValidationDefinition(name=f"{suite_label}-{uuid.uuid4().hex[:8]}", data=definition, suite=suite)
+        )
+        result = validation.run(batch_parameters={"dataframe": data}, result_format="SUMMARY")
+        checks = [_to_check(r, data, suite_label) for r in result.results]
+        # GX returns results in metric-resolution order; report them in the suite's order.
+        order = {e.meta.get("check"): i for i, e in enumerate(suite.expectations) if e.meta}
+        checks.sort(key=lambda c: order.get(c.name, len(order)))
+        return checks, result.to_json_dict()
+
+    def build_data_docs(self, folder: str | os.PathLike) -> Path:
+        """Render GX Data Docs for every suite validated so far into `folder`; returns index.html.
+
+        The pages are GX's own; they load Bootstrap and Vega from CDNs, so
+        offline they show their content without styling (report.html is the
+        self-contained view).
+        """
+        folder = Path(folder).resolve()
+        self.context.add_data_docs_site(
+            "gate",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        self.context.build_data_docs(site_names=["gate"])
+        return folder / "index.html"
 
 
 def validate_suite(
     suite: ExpectationSuite, data: pd.DataFrame, *, suite_label: str = "schema"
 ) -> tuple[list[CheckResult], dict]:
-    """Run `suite` on `data`; one CheckResult per expectation, plus GX's raw result as a dict.
-
-    Each call uses its own ephemeral context (no files, no progress bars), so
-    calls are independent of each other and of any GX project on disk.
-    """
-    lib = _gx()
-    context = lib.gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = lib.ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas(f"synthetic-{uuid.uuid4().hex}")
-    definition = source.add_dataframe_asset("table").add_batch_definition_whole_dataframe("whole")
-    batch = definition.get_batch(batch_parameters={"dataframe": data})
-    result = batch.validate(suite, result_format="SUMMARY")
-    checks = [_to_check(r, data, suite_label) for r in result.results]
-    # GX returns results in metric-resolution order; report them in the suite's order.
-    order = {e.meta.get("check"): i for i, e in enumerate(suite.expectations) if e.meta}
-    checks.sort(key=lambda c: order.get(c.name, len(order)))
-    return checks, result.to_json_dict()
+    """Run `suite` on `data` in a session of its own (see GXSession.validate)."""
+    return GXSession().validate(suite, data, suite_label=suite_label)
 
 
 def _to_check(result: Any, data: pd.DataFrame, suite_label: str) -> CheckResult:
@@ -209,6 +297,18 @@ def _to_check(result: Any, data: pd.DataFrame, suite_label: str) -> CheckResult:
             detail = f"{column} is {value:.1%} null; at most {1 - kwargs['mostly']:.1%} allowed"
         else:
             detail = f"{column} is {value:.1%} null; at least {kwargs['mostly']:.1%} required"
+    elif kind == "constraint":
+        share = (observed.get("unexpected_percent") or 0) / 100
+        value = round(share, 6)
+        examples = [
+            tuple(map(_native, v)) if isinstance(v, (list, tuple)) else _native(v)
+            for v in observed.get("partial_unexpected_list", [])
+        ][:_EXAMPLES]
+        detail = f"{observed.get('unexpected_count', 0)} row(s) ({share:.2%}) break {threshold}, e.g. {examples}"
+    elif kind in METRIC_BOUNDS:
+        value = _native(data[kind].iloc[0])
+        word = "at least" if METRIC_BOUNDS[kind] == "min" else "at most"
+        detail = f"{kind} is {value:.4g}; {word} {threshold} required"
     elif kind in ("range", "categories"):
         examples = [_native(v) for v in dict.fromkeys(observed.get("partial_unexpected_list", []))]
         share = (observed.get("unexpected_percent") or 0) / 100

@@ -4,7 +4,8 @@ dataset is publishable only if all required checks pass."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,9 +16,9 @@ from validation.checks import CheckResult, failed
 @dataclass
 class GateReport:
     checks: list[CheckResult]
-    #: Great Expectations' own validation result for the schema suite (JSON).
-    schema_validation: dict[str, Any] = field(default_factory=dict)
-    #: Raw figures behind the checks (quality sub-scores, rows scored, ...).
+    #: Great Expectations' own validation result for each suite (JSON), by suite name.
+    suite_results: dict[str, Any] = field(default_factory=dict)
+    #: Raw figures behind the checks (quality sub-scores, rows scored, histograms, ...).
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -51,60 +52,85 @@ def run_gate(
     *,
     target: str | None = None,
     min_quality: float,
+    min_column_shapes: float,
+    min_pair_trends: float,
     max_detection_auc: float,
     max_exact_copy_rate: float,
     max_dcr_share: float,
+    max_membership_auc: float,
     min_utility_ratio: float,
     null_tolerance: float,
     max_rows_scored: int,
+    constraints: list[dict[str, Any]] | tuple = (),
     seed: int = 0,
+    data_docs: str | Path | None = None,
 ) -> GateReport:
     """Judge `synthetic` against the real rows the generator was trained on.
 
-    `holdout` (real rows the generator never saw) enables the DCR and utility
-    checks; `target` enables utility.
+    Four GX suites: *schema* runs on the synthetic table itself; *fidelity*,
+    *privacy* and *utility* run on a one-row table of the figures measured
+    here, so every verdict is a GX verdict and every result is kept.
+    `holdout` (real rows the generator never saw) enables the DCR,
+    membership and utility checks; `target` enables utility. With
+    `data_docs`, GX Data Docs for all suites are built into that folder.
+    Figures that need pairwise work are computed on at most
+    `max_rows_scored` synthetic rows (each check's detail says how many).
     """
-    from validation.expectations import build_schema_suite, validate_suite
-    from validation.fidelity import detection_check, quality_check
-    from validation.privacy import distance_checks, exact_copy_check
+    from validation.expectations import GXSession, build_metrics_suite, build_schema_suite
+    from validation.fidelity import detection_check, quality_checks
+    from validation.privacy import distance_checks, exact_copy_check, membership_check
     from validation.utility import utility_check
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    checks: list[CheckResult] = []
+    measured: dict[str, list[CheckResult]] = {}
     details: dict[str, Any] = {}
+    has_holdout = holdout is not None and len(holdout) > 0
 
     def timed(name: str, t: float) -> None:
         timings[name] = round(time.perf_counter() - t, 2)
 
-    # 1. schema: a GX suite derived from the real data's profile
+    # 1. fidelity: sdmetrics quality score and its halves, then a real-vs-synthetic detector
     t = time.perf_counter()
-    suite = build_schema_suite(train, null_tolerance=null_tolerance)
-    schema_checks, schema_raw = validate_suite(suite, synthetic, suite_label="schema")
-    checks += schema_checks
-    timed("schema", t)
-
-    # 2. fidelity: sdmetrics quality score, then a real-vs-synthetic detector
-    t = time.perf_counter()
-    quality, details["quality"] = quality_check(train, synthetic, min_quality=min_quality, max_rows=max_rows_scored, seed=seed)
+    quality, details["quality"] = quality_checks(
+        train, synthetic, min_quality=min_quality, min_column_shapes=min_column_shapes,
+        min_pair_trends=min_pair_trends, max_rows=max_rows_scored, seed=seed,
+    )
     detection, details["detection"] = detection_check(train, synthetic, max_auc=max_detection_auc, max_rows=max_rows_scored, seed=seed)
-    checks += [quality, detection]
+    measured["fidelity"] = [*quality, detection]
     timed("fidelity", t)
 
-    # 3. privacy: exact copies, then distances to training versus holdout rows
+    # 2. privacy: exact copies, distances to training versus holdout rows, membership inference
     t = time.perf_counter()
-    checks.append(exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate))
-    if holdout is not None and len(holdout):
+    measured["privacy"] = [exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate)]
+    if has_holdout:
         distance, details["distances"] = distance_checks(train, holdout, synthetic, max_dcr_share=max_dcr_share, max_rows=max_rows_scored, seed=seed)
-        checks += distance
+        membership, details["membership"] = membership_check(train, holdout, synthetic, max_auc=max_membership_auc, max_rows=max_rows_scored, seed=seed)
+        measured["privacy"] += [*distance, membership]
     timed("privacy", t)
 
-    # 4. utility: train on synthetic, test on the real holdout
-    if target is not None and holdout is not None and len(holdout):
+    # 3. utility: train on synthetic, test on the real holdout
+    if target is not None and has_holdout:
         t = time.perf_counter()
         utility, details["utility"] = utility_check(train, holdout, synthetic, target=target, min_ratio=min_utility_ratio, max_rows=max_rows_scored, seed=seed)
-        checks.append(utility)
+        measured["utility"] = [utility]
         timed("utility", t)
 
+    # 4. every verdict through GX: the schema suite on the synthetic rows, the others on their figures
+    t = time.perf_counter()
+    session = GXSession()
+    schema = build_schema_suite(train, null_tolerance=null_tolerance, constraints=constraints)
+    checks, suite_results = [], {}
+    checks_, suite_results["schema"] = session.validate(schema, synthetic, suite_label="schema")
+    checks += checks_
+    for suite_name, results in measured.items():
+        suite, table = build_metrics_suite(results, name=suite_name)
+        verdicts, suite_results[suite_name] = session.validate(suite, table, suite_label=suite_name)
+        by_name = {v.name: v.passed for v in verdicts}
+        checks += [replace(c, passed=by_name[c.name]) if c.name in by_name else c for c in results]
+    if data_docs is not None:
+        details["data_docs"] = str(session.build_data_docs(data_docs))
+    timed("great_expectations", t)
+
     details["seconds_per_suite"] = timings
-    return GateReport(checks=checks, schema_validation=schema_raw, details=details, seconds=time.perf_counter() - started)
+    return GateReport(checks=checks, suite_results=suite_results, details=details, seconds=time.perf_counter() - started)

@@ -26,14 +26,13 @@ def register(commands) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from synth.data import load_table
-    from synth.errors import DataError, SynthError
+    from synth.errors import SynthError
     from synth.spec import load_spec
 
     # 1. check every input before any compute (and before Prefect starts a server)
     spec = load_spec(args.spec, args.overrides)
     table = load_table(spec.source)
-    if spec.target and spec.target not in table.columns:
-        raise DataError(f"{spec.source.path}: target column {spec.target!r} is not in the table; columns: {list(table.columns)}")
+    spec.check_columns(list(table.columns), origin=f"{args.spec} (data {spec.source.path})")
     del table
 
     # 2. run the flow

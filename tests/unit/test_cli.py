@@ -62,7 +62,7 @@ def test_missing_spec(capsys, tmp_path):
 
 def test_unknown_target_column(capsys):
     code, err = _run(capsys, "run", SPEC, "--set", "target=salary")
-    assert code == 2 and "target column 'salary' is not in the table" in err
+    assert code == 2 and "target names column 'salary', which is not in the table" in err
 
 
 def test_generate_from_a_folder_that_is_not_a_model(capsys, tmp_path):
@@ -74,3 +74,13 @@ def test_generate_from_a_folder_that_is_not_a_model(capsys, tmp_path):
 def test_generate_bad_output(capsys, tmp_path, out, message):
     code, err = _run(capsys, "generate", str(tmp_path), "--rows", "5", "--out", str(tmp_path / out))
     assert code == 2 and message in err
+
+
+def test_constraint_with_bad_syntax_is_a_spec_error(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['age => 17']")
+    assert code == 2 and "validation.constraints.0" in err and "'age => 17'" in err and "COLUMN OP NUMBER" in err
+
+
+def test_constraint_on_unknown_column(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['salary >= 0']")
+    assert code == 2 and "validation.constraints[0] names column 'salary', which is not in the table" in err

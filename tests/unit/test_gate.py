@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 
+from synth.spec import ValidationSpec
 from validation.gate import run_gate
 from validation.privacy import exact_copy_rate, nearest_distances
 
-THRESHOLDS = dict(
-    min_quality=0.75, max_detection_auc=0.95, max_exact_copy_rate=0.01, max_dcr_share=0.6,
-    min_utility_ratio=0.8, null_tolerance=0.05, max_rows_scored=5000,
-)
+THRESHOLDS = ValidationSpec(max_rows_scored=5000).model_dump()  # the spec's defaults
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +43,21 @@ def test_fresh_real_rows_pass(split):
     report = _gate(train, holdout, fresh)
     assert report.passed, report.summary()
     assert {c.suite for c in report.checks} == {"schema", "fidelity", "privacy", "utility"}
-    dcr = next(c for c in report.checks if c.name == "dcr_closer_to_training")
-    assert 0.4 < dcr.value < 0.6
+    checks = {c.name: c for c in report.checks}
+    assert 0.4 < checks["dcr_closer_to_training"].value < 0.6
+    assert 0.4 < checks["membership_auc"].value < 0.6
+    # every suite is a GX suite, and GX's verdicts are the gate's
+    assert set(report.suite_results) == {"schema", "fidelity", "privacy", "utility"}
+    assert all(result["success"] for result in report.suite_results.values())
 
 
 def test_training_rows_offered_as_synthetic_fail_privacy(split):
     train, holdout, _ = split
     report = _gate(train, holdout, train.sample(frac=1, random_state=0))
-    assert _failed(report) == {"exact_copy_rate", "dcr_closer_to_training"}
+    assert _failed(report) == {"exact_copy_rate", "dcr_closer_to_training", "membership_auc"}
     checks = {c.name: c for c in report.checks}
     assert checks["exact_copy_rate"].value == 1.0 and checks["dcr_closer_to_training"].value > 0.95
+    assert checks["membership_auc"].value > 0.9
     assert checks["nndr_p5"].value == 0.0  # reported, not gating
 
 
@@ -65,9 +68,11 @@ def test_shuffled_columns_fail_detection_but_keep_column_shapes(split):
     for column in shuffled.columns:  # keeps every marginal, destroys every relationship
         shuffled[column] = rng.permutation(shuffled[column].to_numpy())
     report = _gate(train, holdout, shuffled)
-    assert "detection_auc" in _failed(report)
+    assert {"pair_trends", "detection_auc"} <= _failed(report)
+    assert "column_shapes" not in _failed(report)  # every marginal is intact
     assert not any(c.suite == "schema" for c in report.failed)
-    assert report.details["quality"]["properties"]["Column Shapes"] > 0.9
+    checks = {c.name: c for c in report.checks}
+    assert checks["column_shapes"].value > 0.9 and checks["pair_trends"].value < 0.8
 
 
 def test_random_labels_fail_utility(split):
@@ -104,3 +109,33 @@ def test_nearest_distances_match_brute_force():
     queries, reference = rng.random((300, 7), dtype=np.float32), rng.random((500, 7), dtype=np.float32)
     expected = np.sort(np.linalg.norm(queries[:, None, :] - reference[None, :, :], axis=2), axis=1)[:, :2]
     np.testing.assert_allclose(nearest_distances(queries, reference, k=2, chunk=64), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gx_gives_the_verdict_on_measured_figures(split):
+    """A threshold the figure cannot meet fails through the fidelity GX suite, which records it."""
+    train, holdout, fresh = split
+    report = _gate(train, holdout, fresh, min_quality=0.999)
+    assert _failed(report) == {"quality_score"}
+    fidelity = report.suite_results["fidelity"]
+    assert fidelity["success"] is False
+    failed_gx = [r for r in fidelity["results"] if not r["success"]]
+    assert [r["expectation_config"]["meta"]["check"] for r in failed_gx] == ["quality_score"]
+
+
+def test_declared_constraints_are_checked(split, tmp_path):
+    train, _, fresh = split
+    bad = fresh.copy()
+    bad.loc[bad.index[:3], "education-num"] = bad["age"].iloc[:3] + 1  # more years of school than of life
+    constraints = [
+        ValidationSpec.model_validate({"constraints": [rule]}).constraints[0].model_dump()
+        for rule in ("age >= 17", "education-num < age", "hours-per-week < 99")
+    ]
+    report = _gate(train, None, bad, constraints=constraints, data_docs=tmp_path / "docs")
+    failed = {c.name: c for c in report.failed}
+    assert {"constraint:education-num < age", "constraint:hours-per-week < 99"} <= set(failed)
+    assert not any(name.startswith("constraint:age") for name in failed)
+    assert "3 row(s)" in failed["constraint:education-num < age"].detail
+    assert any(c.name == "constraint:age >= 17" and c.passed for c in report.checks)
+    # Data Docs: GX's own pages for the suites, built into the folder asked for
+    assert (tmp_path / "docs" / "index.html").is_file()
+    assert list((tmp_path / "docs" / "validations").rglob("*.html"))
