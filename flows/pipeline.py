@@ -9,6 +9,7 @@ state with one line per failed check, and nothing is published.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -65,8 +66,13 @@ def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
 
 
 @task(cache_policy=NO_CACHE)
-def sample_rows(model, rows: int, seed: int) -> pd.DataFrame:
-    synthetic = model.sample(rows, seed=seed)
+def sample_rows(model, rows: int, seed: int, conditions: list | None = None) -> pd.DataFrame:
+    """`rows` unconditional rows, then each condition's rows; shuffled together with the same seed."""
+    parts = [model.sample(rows, seed=seed)]
+    for i, condition in enumerate(conditions or [], start=1):
+        parts.append(model.sample(condition.rows, conditions=condition.values, seed=seed + i))
+        get_run_logger().info("Sampled %d extra rows with %s", condition.rows, condition.values)
+    synthetic = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
     get_run_logger().info("Sampled %d synthetic rows", len(synthetic))
     return synthetic
 
@@ -99,7 +105,7 @@ def validate(
     return report
 
 
-@task(cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish(
     spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateReport, card: dict[str, Any], evidence: Path
 ) -> Path:
@@ -136,7 +142,7 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     model = train_generator(train, spec, device)
     lap("train")
     rows = spec.rows or len(train)
-    synthetic = sample_rows(model, rows, spec.seed + 1)
+    synthetic = sample_rows(model, rows, spec.seed + 1, spec.conditions)
     lap("sample")
     # the gate's evidence (Data Docs, report.html) is staged here and copied into the version on publish
     with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
@@ -144,10 +150,31 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
         report = validate(train, holdout, synthetic, spec, evidence)
         lap("validate")
         if not report.passed:
+            _gate_artifact(spec, report, None)
             return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
         card = _card(spec, model, train, holdout, synthetic, source_info, device, timings, report)
         folder = publish(spec, synthetic, model, report, card, evidence)
+    _gate_artifact(spec, report, folder)
     return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
+
+
+def _gate_artifact(spec: PipelineSpec, report: GateReport, folder: Path | None) -> None:
+    """A markdown artifact on the flow run (shown in the Prefect UI): the checks and where the report is."""
+    from prefect.artifacts import create_markdown_artifact
+
+    where = f"Published to `{folder}`; report: `{folder / 'report.html'}`" if folder else "**Gate failed: nothing published.**"
+    rows = [
+        f"| {c.suite} | {c.name} | {'pass' if c.passed else ('**FAIL**' if c.required else 'fail (report only)')} | {c.value} | {c.threshold} |"
+        for c in report.checks if c.suite != "schema" or not c.passed
+    ]
+    schema = [c for c in report.checks if c.suite == "schema"]
+    markdown = "\n".join([
+        f"# {spec.name}: gate {'passed' if report.passed else 'FAILED'}", "", where, "",
+        f"Schema: {sum(c.passed for c in schema)} of {len(schema)} checks passed (failures listed below).", "",
+        "| suite | check | result | observed | required |", "|---|---|---|---|---|", *rows,
+    ])
+    key = re.sub(r"[^a-z0-9-]+", "-", spec.name.lower()).strip("-") + "-gate"
+    create_markdown_artifact(markdown=markdown, key=key, description=f"{spec.name} gate result")
 
 
 def _card(spec, model, train, holdout, synthetic, source_info, device, timings, report) -> dict[str, Any]:
@@ -165,7 +192,10 @@ def _card(spec, model, train, holdout, synthetic, source_info, device, timings, 
             "transform_seconds": round(model.transform_seconds_, 2),
             "final_losses": model.loss_history_[-1] if model.loss_history_ else {},  # a copula has none
         },
-        "output": {"rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1},
+        "output": {
+            "rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1,
+            "conditions": [c.model_dump(mode="json") for c in spec.conditions],
+        },
         "timings": {**timings, "total": round(sum(timings.values()), 2)},
         "gate": report.to_dict(),
         "report": "report.html",

@@ -59,6 +59,113 @@ def latest_version(root: Path, name: str) -> str | None:
     return pointer.read_text().strip() if pointer.is_file() else None
 
 
+def root_folder(root: str | Path | None = None) -> Path:
+    """`root`, or the SYNTH_CATALOG_ROOT setting when it is None."""
+    if root is not None:
+        return Path(root)
+    from synth.settings import get_settings
+
+    return get_settings().catalog_root
+
+
+def datasets(root: str | Path | None = None) -> list[str]:
+    """Names of the datasets with at least one published version, sorted."""
+    folder = root_folder(root)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and versions_of(folder, p.name))
+
+
+def read_card(name: str, version: str | None = None, root: str | Path | None = None) -> dict[str, Any]:
+    """The card of a published, gate-passed version (LATEST when `version` is None)."""
+    return json.loads((version_folder(name, version, root) / "card.json").read_text())
+
+
+def version_folder(name: str, version: str | None, root: str | Path | None) -> Path:
+    """The folder of a published version whose card says the gate passed; clear errors otherwise."""
+    from synth.errors import CatalogError
+
+    root = root_folder(root)
+    published = versions_of(root, name)
+    if not published:
+        known = datasets(root)
+        raise CatalogError(f"no dataset {name!r} in the catalog at {root}; published: {known or 'none'}")
+    if version is None:
+        version = latest_version(root, name) or published[-1]
+    elif version not in published:
+        raise CatalogError(f"{name!r} has no version {version!r} in {root}; versions: {published}")
+    folder = root / name / version
+    card_path = folder / "card.json"
+    if not card_path.is_file():
+        raise CatalogError(f"{folder} has no card.json: not a complete published version")
+    card = json.loads(card_path.read_text())
+    if not card.get("gate", {}).get("passed"):
+        raise CatalogError(f"{name} {version} did not pass the gate, so it is not served; see {card_path}")
+    return folder
+
+
+def load(name: str, version: str | None = None, root: str | Path | None = None) -> pd.DataFrame:
+    """The synthetic table of a published dataset: the LATEST version, or `version` ("v3").
+
+    Only complete, gate-passed versions are read; the catalog root defaults to
+    the SYNTH_CATALOG_ROOT setting.
+    """
+    return pd.read_parquet(version_folder(name, version, root) / "data.parquet")
+
+
+def model_folder(name: str, version: str | None = None, root: str | Path | None = None) -> Path:
+    """The saved generator of a published version, for `synth.models.load_generator`."""
+    return version_folder(name, version, root) / "model"
+
+
+def summary(root: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per published version, newest first within each dataset, for `synth list`."""
+    rows = []
+    root = root_folder(root)
+    for name in datasets(root):
+        latest = latest_version(root, name)
+        for version in reversed(versions_of(root, name)):
+            card_path = root / name / version / "card.json"
+            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+            checks = {c["name"]: c["value"] for c in card.get("gate", {}).get("checks", [])}
+            rows.append({
+                "dataset": name,
+                "version": version + ("*" if version == latest else ""),
+                "published": str(card.get("published_at", "?"))[:16].replace("T", " "),
+                "generator": card.get("generator", {}).get("kind", "?"),
+                "rows": card.get("output", {}).get("rows"),
+                "quality": checks.get("quality_score"),
+                "detection": checks.get("detection_auc"),
+                "dcr": checks.get("dcr_closer_to_training"),
+                "epsilon": (card.get("privacy") or {}).get("epsilon"),
+                "gate": "passed" if card.get("gate", {}).get("passed") else "FAILED",
+            })
+    return rows
+
+
+def prune(name: str, keep: int, root: str | Path | None = None) -> list[str]:
+    """Delete all but the newest `keep` versions; never the one LATEST points at. Returns what was removed.
+
+    Each version is first renamed to a hidden name (readers stop seeing it at
+    once), then deleted.
+    """
+    from synth.errors import CatalogError
+
+    if keep < 1:
+        raise CatalogError(f"--keep must be at least 1 (the LATEST version is never pruned), got {keep}")
+    root = root_folder(root)
+    published = versions_of(root, name)
+    if not published:
+        raise CatalogError(f"no dataset {name!r} in the catalog at {root}; published: {datasets(root) or 'none'}")
+    latest = latest_version(root, name)
+    doomed = [v for v in published[: max(len(published) - keep, 0)] if v != latest]
+    for version in doomed:
+        hidden = root / name / f".pruning-{version}"
+        os.rename(root / name / version, hidden)
+        shutil.rmtree(hidden)
+    return doomed
+
+
 def publish(
     root: Path,
     name: str,

@@ -24,3 +24,7 @@ class ModelError(SynthError):
 
 class GeneratorInputError(SynthError):
     """Arguments given to a generator's fit/sample are invalid."""
+
+
+class CatalogError(SynthError):
+    """A dataset or version asked for is not in the catalog (or was not published as passed)."""

@@ -189,6 +189,39 @@ class ValidationSpec(_Strict):
     constraints: list[Constraint] = Field(default_factory=list)
 
 
+class ConditionSpec(_Strict):
+    """Extra rows drawn with categorical values fixed, e.g. to rebalance a rare class."""
+
+    #: Column → value every one of these rows takes, e.g. {income: ">50K"}.
+    values: dict[str, Any] = Field(min_length=1)
+    rows: int = Field(ge=1)
+
+
+class ScheduleSpec(_Strict):
+    """When `synth serve` runs the pipeline: a cron expression or an interval, in a timezone."""
+
+    #: e.g. "0 2 * * *" (every night at 02:00).
+    cron: str | None = None
+    #: Seconds between runs, e.g. 86400.
+    interval: float | None = Field(default=None, gt=0)
+    #: IANA timezone the cron expression is read in, e.g. "Europe/Amsterdam".
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "ScheduleSpec":
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give exactly one of cron (e.g. '0 2 * * *') or interval (seconds)")
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ValueError(f"cron {self.cron!r} should have 5 fields: minute hour day-of-month month day-of-week")
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA name such as 'UTC' or 'Europe/Amsterdam'") from None
+        return self
+
+
 class PublishSpec(_Strict):
     #: Catalog root; left out, the SYNTH_CATALOG_ROOT setting (default data/published).
     root: Path | None = None
@@ -205,19 +238,33 @@ class PipelineSpec(_Strict):
     generator: GeneratorSpec
     #: Synthetic rows to publish; left out, as many as the training rows.
     rows: int | None = Field(default=None, ge=1)
+    #: Conditional rows published in addition to `rows`, e.g. [{values: {income: ">50K"}, rows: 5000}].
+    conditions: list[ConditionSpec] = Field(default_factory=list)
     seed: int = 0
     #: Share of real rows split off before training, never seen by the generator.
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     publish: PublishSpec = Field(default_factory=PublishSpec)
+    #: Optional: when `synth serve` runs this pipeline (ignored by `synth run`).
+    schedule: ScheduleSpec | None = None
 
-    def check_columns(self, columns: list[str], origin: str) -> None:
-        """Every column the spec names (target, constraints) must be in the loaded table."""
+    def check_against(self, table: Any, origin: str) -> None:
+        """Every column the spec names (target, constraints, conditions) must be in the loaded table,
+        and every conditioned value must occur in its column."""
+        columns = list(table.columns)
         named = [("target", self.target)] if self.target else []
         named += [(f"validation.constraints[{i}]", c) for i, rule in enumerate(self.validation.constraints) for c in rule.columns()]
+        named += [(f"conditions[{i}].values", c) for i, cond in enumerate(self.conditions) for c in cond.values]
         for key, column in named:
             if column not in columns:
-                raise SpecError(f"{origin}: {key} names column {column!r}, which is not in the table; columns: {list(columns)}")
+                raise SpecError(f"{origin}: {key} names column {column!r}, which is not in the table; columns: {columns}")
+        for i, cond in enumerate(self.conditions):
+            for column, value in cond.values.items():
+                seen = table[column].dropna().unique()
+                if value not in set(seen) and str(value) not in {str(v) for v in seen}:
+                    examples = sorted(map(str, seen))[:10]
+                    raise SpecError(f"{origin}: conditions[{i}].values.{column}: {value!r} never occurs in column {column!r}; "
+                                    f"values include {examples}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from synth.commands import EXIT_OK
@@ -52,14 +53,18 @@ def execute(args: argparse.Namespace) -> int:
     from synth.settings import get_settings, resolve_device
 
     model = load_generator(args.model, device=resolve_device(get_settings().device))
+    if suffix == ".parquet":  # streamed in chunks: memory stays bounded for any --rows
+        from synth.sampling import sample_to_parquet
+
+        seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+        sample_to_parquet(model, args.out, args.rows, seed=seed, conditions=conditions or None)
+        print(f"wrote {args.rows} rows to {args.out}")
+        return EXIT_OK
     table = model.sample(args.rows, conditions=conditions or None, seed=args.seed)
     # write next to the target and rename, so a failed write leaves nothing behind
     tmp = args.out.with_name(f".{args.out.name}.partial")
     try:
-        if suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
+        table.to_csv(tmp, index=False)
         tmp.replace(args.out)
     finally:
         tmp.unlink(missing_ok=True)

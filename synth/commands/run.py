@@ -32,7 +32,7 @@ def execute(args: argparse.Namespace) -> int:
     # 1. check every input before any compute (and before Prefect starts a server)
     spec = load_spec(args.spec, args.overrides)
     table = load_table(spec.source)
-    spec.check_columns(list(table.columns), origin=f"{args.spec} (data {spec.source.path})")
+    spec.check_against(table, origin=f"{args.spec} (data {spec.source.path})")
     del table
 
     # 2. run the flow

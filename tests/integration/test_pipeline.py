@@ -32,6 +32,7 @@ def published(prefect_server, tmp_path_factory, adult):
         "validation.null_tolerance=0.2", "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0",
         "validation.max_dcr_share=1.0", "validation.max_membership_auc=1.0",
         "validation.constraints=['age >= 17', 'hours-per-week > 0']",
+        "conditions=[{values: {income: '>50K'}, rows: 100}]",
     )
     code = main(["run", SPEC, *base, *relaxed])
     assert code == 0
@@ -44,7 +45,9 @@ def test_publishes_a_complete_version(published):
     assert catalog.latest_version(root, NAME) == "v1"
     assert sorted(p.name for p in version.iterdir()) == ["card.json", "card.md", "data.parquet", "model", "report.html", "validation"]
     data = pd.read_parquet(version / "data.parquet")
-    assert data.shape == (400, 15) and list(data.columns) == ADULT_COLUMNS
+    # 400 rows plus 100 conditioned on income=">50K", shuffled together
+    assert data.shape == (500, 15) and list(data.columns) == ADULT_COLUMNS
+    assert (data["income"] == ">50K").sum() >= 100 and (data["income"].iloc[:100] == ">50K").mean() < 1
     assert data["age"].dtype == "int64"
     card = json.loads((version / "card.json").read_text())
     assert card["source"]["rows"] == 1500 and card["split"]["train_rows"] == 1200 and card["split"]["holdout_rows"] == 300
@@ -91,3 +94,16 @@ def test_generate_from_the_published_model(published, tmp_path, capsys):
     assert main(["generate", str(model), "--rows", "50", "--out", str(rich), "--condition", "income=>50K"]) == 0
     assert (pd.read_csv(rich)["income"] == ">50K").all()
     assert "wrote 50 rows" in capsys.readouterr().out
+
+
+def test_examples_use_the_published_version(published, capsys):
+    """The downstream examples read the catalog the pipeline wrote (tiny model, real test split)."""
+    from examples import augment_rare_class, train_classifier
+
+    root, _ = published
+    scores = train_classifier.main(["--catalog-root", str(root), "--dataset", NAME])
+    assert scores["real_f1"] > 0.6 and 0 <= scores["synthetic_f1"] <= 1
+    assert "synthetic / real F1" in capsys.readouterr().out
+    scores = augment_rare_class.main(["--catalog-root", str(root), "--dataset", NAME, "--rows", "5000"])
+    # 5,000 extra ">50K" rows move the class prior from 24% to about 40%: more positives are found
+    assert scores["recall_after"] > scores["recall_before"]

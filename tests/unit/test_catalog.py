@@ -64,3 +64,65 @@ def test_versions_sort_numerically(tmp_path):
         (tmp_path / "demo" / name).mkdir(parents=True)
     assert catalog.versions_of(tmp_path, "demo") == ["v1", "v2", "v10"]
     assert _publish(tmp_path).name == "v11"
+
+
+# --- reading the catalog: what consumers and `synth list/show/prune` see ---------------------------
+
+def _three_versions(root):
+    for _ in range(3):
+        _publish(root)
+    return root
+
+
+def test_load_reads_latest_or_a_named_version(tmp_path):
+    root = _three_versions(tmp_path)
+    assert catalog.datasets(root) == ["demo"]
+    assert catalog.load("demo", root=root)["a"].tolist() == [1, 2, 3]
+    assert catalog.read_card("demo", "v2", root=root)["version"] == "v2"
+    (root / "demo" / "LATEST").write_text("v2\n")
+    assert catalog.read_card("demo", root=root)["version"] == "v2"
+
+
+def test_load_never_serves_a_failed_or_unknown_version(tmp_path):
+    from synth.errors import CatalogError
+
+    root = _three_versions(tmp_path)
+    card_path = root / "demo" / "v3" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["gate"]["passed"] = False
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CatalogError, match="did not pass the gate"):
+        catalog.load("demo", "v3", root=root)
+    with pytest.raises(CatalogError, match=r"no version 'v9'.*\['v1', 'v2', 'v3'\]"):
+        catalog.load("demo", "v9", root=root)
+    with pytest.raises(CatalogError, match="no dataset 'adult'.*published: \\['demo'\\]"):
+        catalog.load("adult", root=root)
+    assert [r["gate"] for r in catalog.summary(root)] == ["FAILED", "passed", "passed"]
+
+
+def test_prune_keeps_the_newest_and_latest(tmp_path):
+    root = _three_versions(tmp_path)
+    _publish(root)  # v4
+    (root / "demo" / "LATEST").write_text("v1\n")  # someone pinned LATEST to an old version
+    assert catalog.prune("demo", keep=2, root=root) == ["v2"]
+    assert catalog.versions_of(root, "demo") == ["v1", "v3", "v4"]
+    assert not list((root / "demo").glob(".pruning-*"))
+
+
+def test_list_show_prune_commands(tmp_path, capsys, monkeypatch):
+    from synth.cli import main
+
+    root = _three_versions(tmp_path)
+    monkeypatch.setenv("SYNTH_CATALOG_ROOT", str(root))  # the setting, not a flag
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["dataset", "version", "published", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate"]
+    assert out[1].split()[:2] == ["demo", "v3*"] and out[1].split()[-1] == "passed" and len(out) == 4
+    assert main(["show", "demo@v2"]) == 0
+    assert "# demo v2" in capsys.readouterr().out
+    assert main(["prune", "demo", "--keep", "1", "--root", str(root)]) == 0
+    assert "removed v1, v2" in capsys.readouterr().out
+    assert main(["show", "demo@v1"]) == 2
+    assert "no version 'v1'" in capsys.readouterr().err
+    assert main(["prune", "demo", "--keep", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

@@ -84,3 +84,8 @@ def test_constraint_with_bad_syntax_is_a_spec_error(capsys):
 def test_constraint_on_unknown_column(capsys):
     code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['salary >= 0']")
     assert code == 2 and "validation.constraints[0] names column 'salary', which is not in the table" in err
+
+
+def test_condition_on_a_value_that_never_occurs(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "conditions=[{values: {income: '>60K'}, rows: 10}]")
+    assert code == 2 and "conditions[0].values.income: '>60K' never occurs in column 'income'" in err

@@ -1,0 +1,55 @@
+"""Large outputs: sample in chunks and stream them into one Parquet file.
+
+Memory stays bounded by one chunk, whatever the number of rows. Chunk k is
+drawn with seed `seed + k`, so the same seed and chunk size give the same
+file. The file is written under a hidden temporary name and renamed into
+place, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def sample_to_parquet(
+    model: Any,
+    path: str | Path,
+    rows: int,
+    *,
+    seed: int,
+    conditions: dict[str, Any] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: bool = True,
+) -> Path:
+    """Write `rows` rows from `model.sample` to `path` (Parquet), `chunk_rows` at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    writer = None
+    try:
+        with tqdm(total=rows, unit="row", unit_scale=True, desc="sampling", disable=not progress) as bar:
+            for k, start in enumerate(range(0, rows, chunk_rows)):
+                size = min(chunk_rows, rows - start)
+                chunk = model.sample(size, conditions=conditions, seed=seed + k)
+                if writer is None:
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                else:  # later chunks keep the first chunk's types (e.g. a column that is all null in one chunk)
+                    table = pa.Table.from_pandas(chunk, schema=writer.schema, preserve_index=False)
+                writer.write_table(table)
+                bar.update(size)
+        writer.close()
+        writer = None
+        os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return path
