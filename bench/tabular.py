@@ -102,6 +102,9 @@ def efficacy(train, test, quick: bool) -> dict[str, float]:
             (OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_include=object)),
             (StandardScaler(), make_column_selector(dtype_include="number")),
         )
+        if y_train.nunique() < 2:  # a collapsed generator made one class only: that class is all it can predict
+            scores[name] = float(f1_score(y_test, [y_train.iloc[0]] * len(y_test), pos_label=POSITIVE, zero_division=0))
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings at the defaults, as in the paper's protocol
             predicted = make_pipeline(encode, model).fit(x_train, y_train).predict(x_test)
@@ -173,7 +176,7 @@ def main() -> None:
                 "fit_time_ours_over_sdv": round(a["fit_seconds"] / b["fit_seconds"], 3),
                 "sample_time_ours_over_sdv": round(a["sample_seconds"] / b["sample_seconds"], 3),
                 "quality_difference": round(a["quality"] - b["quality"], 4),
-                "efficacy_ours_over_sdv": round(a["efficacy"]["mean"] / b["efficacy"]["mean"], 3),
+                "efficacy_ours_over_sdv": round(a["efficacy"]["mean"] / b["efficacy"]["mean"], 3) if b["efficacy"]["mean"] else None,
             }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "tabular_quick" if args.quick else "tabular"

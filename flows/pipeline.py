@@ -29,6 +29,7 @@ from synth.errors import SynthError  # noqa: E402
 from synth.models import build_generator  # noqa: E402
 from synth.settings import get_settings, resolve_device  # noqa: E402
 from synth.spec import PipelineSpec, SourceSpec  # noqa: E402
+from flows.partitions import partition_check  # noqa: E402
 from validation.gate import GateReport, run_gate  # noqa: E402
 
 
@@ -79,15 +80,20 @@ def sample_rows(model, rows: int, seed: int, conditions: list | None = None) -> 
 
 @task(cache_policy=NO_CACHE)
 def validate(
-    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec, evidence: Path
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, spec: PipelineSpec, evidence: Path,
+    extra_checks: list | None = None,
 ) -> GateReport:
-    """Run the gate; GX Data Docs and report.html are written into `evidence` (published only if it passes)."""
+    """Run the gate; GX Data Docs and report.html are written into `evidence` (published only if it passes).
+
+    `extra_checks` (the all-partitions schema check of a partitioned output) join the report and can fail it.
+    """
     from validation.report import write_report
 
     report = run_gate(
         train, holdout, synthetic, target=spec.target, seed=spec.seed, data_docs=evidence / "data_docs",
         **spec.validation.model_dump(),
     )
+    report.checks.extend(extra_checks or [])
     write_report(
         evidence / "report.html", report, train, synthetic, seed=spec.seed,
         title=f"{spec.name}: synthetic data gate report",
@@ -142,18 +148,27 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     model = train_generator(train, spec, device)
     lap("train")
     rows = spec.rows or len(train)
-    synthetic = sample_rows(model, rows, spec.seed + 1, spec.conditions)
-    lap("sample")
-    # the gate's evidence (Data Docs, report.html) is staged here and copied into the version on publish
+    partitioned = spec.partition_rows is not None and rows > spec.partition_rows
+    # the gate's evidence (Data Docs, report.html) and any partitions are staged here and moved into the version
     with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
         evidence = Path(staging)
-        report = validate(train, holdout, synthetic, spec, evidence)
+        extra_checks, output = [], {"rows": rows, "file": "data.parquet"}
+        if partitioned:
+            synthetic, outcome = _sample_partitions(model, train, rows, spec, evidence)
+            extra_checks.append(partition_check(outcome))
+            output = {"rows": outcome["rows"], "file": "data/", "partitions": outcome["partitions"],
+                      "gate_sample_rows": len(synthetic)}
+        else:
+            synthetic = sample_rows(model, rows, spec.seed + 1, spec.conditions)
+            output["rows"] = len(synthetic)
+        lap("sample")
+        report = validate(train, holdout, synthetic, spec, evidence, extra_checks)
         lap("validate")
         if not report.passed:
             _gate_artifact(spec, report, None)
             return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
-        card = _card(spec, model, train, holdout, synthetic, source_info, device, timings, report)
-        folder = publish(spec, synthetic, model, report, card, evidence)
+        card = _card(spec, model, train, holdout, output, source_info, device, timings, report)
+        folder = publish(spec, evidence / "data" if partitioned else synthetic, model, report, card, evidence)
     _gate_artifact(spec, report, folder)
     return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
 
@@ -177,7 +192,22 @@ def _gate_artifact(spec: PipelineSpec, report: GateReport, folder: Path | None) 
     create_markdown_artifact(markdown=markdown, key=key, description=f"{spec.name} gate result")
 
 
-def _card(spec, model, train, holdout, synthetic, source_info, device, timings, report) -> dict[str, Any]:
+def _sample_partitions(model, train: pd.DataFrame, rows: int, spec: PipelineSpec, evidence: Path):
+    """Partitions on Dask into `evidence/data`; returns the stated sample the gate scores, and the outcome."""
+    from flows.partitions import generate_partitions, read_sample, task_runner
+
+    model_dir = evidence / "model-for-workers"  # workers load the saved generator, nothing else is shipped
+    model.save(model_dir)
+    outcome = generate_partitions.with_options(task_runner=task_runner())(
+        str(model_dir), rows, spec.partition_rows, spec.seed + 1, str(evidence / "data"), train,
+        spec.validation.null_tolerance, [c.model_dump() for c in spec.validation.constraints],
+    )
+    sample = read_sample(evidence / "data", spec.validation.max_rows_scored, spec.seed)
+    get_run_logger().info("The gate scores a random sample of %d of the %d rows; the schema suite checked them all", len(sample), outcome["rows"])
+    return sample, outcome
+
+
+def _card(spec, model, train, holdout, output, source_info, device, timings, report) -> dict[str, Any]:
     """The dataset card: how the version was made and how it scored."""
     return {
         "description": spec.description,
@@ -192,10 +222,7 @@ def _card(spec, model, train, holdout, synthetic, source_info, device, timings, 
             "transform_seconds": round(model.transform_seconds_, 2),
             "final_losses": model.loss_history_[-1] if model.loss_history_ else {},  # a copula has none
         },
-        "output": {
-            "rows": len(synthetic), "file": "data.parquet", "sampling_seed": spec.seed + 1,
-            "conditions": [c.model_dump(mode="json") for c in spec.conditions],
-        },
+        "output": {**output, "sampling_seed": spec.seed + 1, "conditions": [c.model_dump(mode="json") for c in spec.conditions]},
         "timings": {**timings, "total": round(sum(timings.values()), 2)},
         "gate": report.to_dict(),
         "report": "report.html",

@@ -110,7 +110,9 @@ def load(name: str, version: str | None = None, root: str | Path | None = None) 
     Only complete, gate-passed versions are read; the catalog root defaults to
     the SYNTH_CATALOG_ROOT setting.
     """
-    return pd.read_parquet(version_folder(name, version, root) / "data.parquet")
+    folder = version_folder(name, version, root)
+    single = folder / "data.parquet"
+    return pd.read_parquet(single if single.is_file() else folder / "data")  # data/: a partitioned dataset
 
 
 def model_folder(name: str, version: str | None = None, root: str | Path | None = None) -> Path:
@@ -170,7 +172,7 @@ def publish(
     root: Path,
     name: str,
     *,
-    synthetic: pd.DataFrame,
+    synthetic: pd.DataFrame | Path,
     model: Any,
     card: dict[str, Any],
     validation: dict[str, dict[str, Any]],
@@ -178,6 +180,8 @@ def publish(
 ) -> Path:
     """Write a complete version folder and only then make it visible and LATEST.
 
+    `synthetic` is a table (written as `data.parquet`) or a folder of
+    `part-*.parquet` files (moved in as the partitioned dataset `data/`).
     `validation` maps file names (without `.json`) to JSON documents stored
     under `validation/`. `attachments` maps a relative path inside the
     version folder (e.g. "report.html", "validation/data_docs") to a file or
@@ -189,7 +193,10 @@ def publish(
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dataset_dir))
     try:
         # 1. everything but the card, which needs the final version number
-        synthetic.to_parquet(staging / "data.parquet", index=False)
+        if isinstance(synthetic, pd.DataFrame):
+            synthetic.to_parquet(staging / "data.parquet", index=False)
+        else:
+            shutil.move(str(synthetic), staging / "data")
         model.save(staging / "model")
         (staging / "validation").mkdir()
         for file_name, document in validation.items():

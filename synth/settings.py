@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     catalog_root: Path = Path("data/published")
     #: "auto" trains on CUDA when torch sees a GPU, else on the CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: A running Dask scheduler for partitioned generation, e.g. "tcp://scheduler:8786";
+    #: empty: a local cluster of `dask_workers` processes, started and stopped per run.
+    dask_address: str = ""
+    #: Worker processes of that local cluster (one thread each).
+    dask_workers: int = 2
 
 
 def get_settings() -> Settings:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from synth.errors import SpecError
 
@@ -53,6 +53,60 @@ class SourceSpec(_Strict):
         if self.format:
             return self.format
         return "parquet" if self.path.suffix.lower() in {".parquet", ".pq"} else "csv"
+
+
+#: `source.format` values that read labelled images instead of a table.
+IMAGE_FORMATS = ("image_folder", "npz", "idx", "sklearn_digits")
+
+
+class ImageSourceSpec(_Strict):
+    """Where the real labelled images come from and how to read them (see `synth.images.sources`)."""
+
+    #: image_folder: one subfolder of PNG/JPEG files per class (the folder name is the class);
+    #: npz: arrays `images` (uint8, N×H×W or N×H×W×C) and `labels` (integers), optional `class_names`;
+    #: idx: MNIST-style IDX files, optionally gzipped (`path` images, `labels_path` labels);
+    #: sklearn_digits: scikit-learn's bundled 8×8 handwritten digits (no path).
+    format: Literal["image_folder", "npz", "idx", "sklearn_digits"]
+    path: Path | None = None
+    #: idx only: the labels file that goes with `path`.
+    labels_path: Path | None = None
+    #: Optional real test set in the same format, never trained on by anything; TSTR accuracy is scored on it.
+    #: Left out, on the holdout.
+    test_path: Path | None = None
+    #: idx only: the labels file that goes with `test_path`.
+    test_labels_path: Path | None = None
+    #: Resize every image to image_size × image_size; left out, the images' own size (then all must agree).
+    image_size: int | None = Field(default=None, ge=4, le=1024)
+    #: How to resize: bilinear, lanczos or nearest interpolation, or pad (centre on a black canvas; never shrinks).
+    resize: Literal["bilinear", "lanczos", "nearest", "pad"] = "bilinear"
+    #: grayscale or rgb; left out, grayscale when every image is, else rgb.
+    color: Literal["grayscale", "rgb"] | None = None
+    #: Class names by label index; left out, the folder names, the npz's `class_names`, or the label numbers.
+    class_names: list[str] | None = None
+    #: An unreadable image file: error (list every bad file and stop) or skip (leave it out; listed in the card).
+    on_bad_file: Literal["error", "skip"] = "error"
+    #: Use a seeded, class-stratified subset of at most this many images (for quick runs).
+    max_images: int | None = Field(default=None, ge=10)
+
+    @model_validator(mode="after")
+    def _paths_for_format(self) -> "ImageSourceSpec":
+        problems = []
+        if self.format == "sklearn_digits":
+            given = [k for k in ("path", "labels_path", "test_path", "test_labels_path") if getattr(self, k) is not None]
+            if given:
+                problems.append(f"format sklearn_digits reads scikit-learn's bundled digits; remove {given}")
+        elif self.path is None:
+            problems.append(f"format {self.format} needs 'path'")
+        if self.format == "idx":
+            if self.path is not None and self.labels_path is None:
+                problems.append("format idx needs 'labels_path' (e.g. train-labels-idx1-ubyte.gz)")
+            if (self.test_path is None) != (self.test_labels_path is None):
+                problems.append("format idx: give both test_path and test_labels_path, or neither")
+        elif self.format != "sklearn_digits" and (self.labels_path or self.test_labels_path):
+            problems.append(f"labels_path/test_labels_path are for format idx; format {self.format} keeps labels with the images")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class CTGANSpec(_Strict):
@@ -114,9 +168,88 @@ class GaussianCopulaSpec(_Strict):
         return self.model_dump(exclude={"kind"})
 
 
+class DDPMSpec(_Strict):
+    """Hyperparameters of `synth.models.ddpm.DDPM`: a class-conditional diffusers UNet2DModel (same names, same defaults)."""
+
+    kind: Literal["ddpm"] = "ddpm"
+    epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=128, ge=2)
+    lr: float = Field(default=2e-4, gt=0)
+    #: UNet width per resolution level; the image size must be divisible by 2^(levels - 1).
+    block_out_channels: tuple[int, ...] = Field(default=(64, 128, 128), min_length=1)
+    layers_per_block: int = Field(default=2, ge=1)
+    #: Self-attention at the lowest resolution (and in the middle block).
+    attention: bool = True
+    #: GroupNorm groups; every entry of block_out_channels must be divisible by it.
+    norm_num_groups: int = Field(default=32, ge=1)
+    num_train_timesteps: int = Field(default=1000, ge=10)
+    beta_schedule: Literal["linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
+    #: Classifier-free guidance: share of training labels replaced by the null class.
+    label_dropout: float = Field(default=0.1, ge=0, lt=1)
+    #: Sampling: 1 = plain conditional, > 1 = stronger class guidance (needs label_dropout > 0).
+    guidance_scale: float = Field(default=2.0, ge=0)
+    #: DDIM steps when sampling.
+    sampling_steps: int = Field(default=50, ge=1)
+    #: Decay of the exponential moving average of the weights sampled from; null disables EMA.
+    ema_decay: float | None = Field(default=0.999, ge=0, lt=1)
+    sample_batch_size: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _groups_divide_channels(self) -> "DDPMSpec":
+        bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
+        if bad:
+            raise ValueError(f"block_out_channels {list(self.block_out_channels)}: {bad} not divisible by "
+                             f"norm_num_groups={self.norm_num_groups}; use multiples of it or lower norm_num_groups")
+        if self.guidance_scale != 1 and self.label_dropout == 0:
+            raise ValueError("guidance_scale other than 1 needs label_dropout > 0 (the null class must be trained)")
+        return self
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
+class DCGANSpec(_Strict):
+    """Hyperparameters of `synth.models.dcgan.DCGAN`, a class-conditional DCGAN (same names, same defaults)."""
+
+    kind: Literal["dcgan"] = "dcgan"
+    epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=128, ge=2)
+    latent_dim: int = Field(default=100, ge=1)
+    #: Feature maps of the first discriminator / last generator layer (doubled once below it).
+    width: int = Field(default=64, ge=4)
+    #: Size of the learned class embedding fed to the generator.
+    embedding_dim: int = Field(default=32, ge=1)
+    generator_lr: float = Field(default=2e-4, gt=0)
+    discriminator_lr: float = Field(default=2e-4, gt=0)
+    beta1: float = Field(default=0.5, ge=0, lt=1)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
+class ConvVAESpec(_Strict):
+    """Hyperparameters of `synth.models.conv_vae.ConvVAE`, a class-conditional convolutional VAE."""
+
+    kind: Literal["conv_vae"] = "conv_vae"
+    epochs: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=128, ge=2)
+    latent_dim: int = Field(default=16, ge=1)
+    width: int = Field(default=32, ge=4)
+    lr: float = Field(default=1e-3, gt=0)
+    #: Weight of the KL term (1 = the ELBO).
+    beta: float = Field(default=1.0, gt=0)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"kind"})
+
+
 #: `generator.kind` picks the model; the other keys are its hyperparameters.
-GeneratorSpec = Annotated[Union[CTGANSpec, TVAESpec, GaussianCopulaSpec], Field(discriminator="kind")]
-GENERATOR_KINDS = ("ctgan", "tvae", "gaussian_copula")
+GeneratorSpec = Annotated[
+    Union[CTGANSpec, TVAESpec, GaussianCopulaSpec, DDPMSpec, DCGANSpec, ConvVAESpec], Field(discriminator="kind")
+]
+GENERATOR_KINDS = ("ctgan", "tvae", "gaussian_copula", "ddpm", "dcgan", "conv_vae")
+#: Kinds that train on images (an image `source.format`); the others train on tables.
+IMAGE_GENERATOR_KINDS = ("ddpm", "dcgan", "conv_vae")
 
 
 _CONSTRAINT = re.compile(r"^\s*(?P<column>\S+)\s*(?P<op>>=|<=|>|<)\s*(?P<right>\S+)\s*$")
@@ -162,6 +295,10 @@ class Constraint(_Strict):
         return [self.column] + ([self.other] if self.other else [])
 
 
+#: Default `max_frechet_distance` of the image gate, in standardised judge-feature units.
+FRECHET_DEFAULT = 50.0
+
+
 class ValidationSpec(_Strict):
     """Thresholds of the publishing gate."""
 
@@ -187,6 +324,33 @@ class ValidationSpec(_Strict):
     max_rows_scored: int = Field(default=20_000, ge=100)
     #: Rules beyond the real profile, e.g. ["age >= 17", "capital-loss <= capital-gain"].
     constraints: list[Constraint] = Field(default_factory=list)
+
+
+class ImageValidationSpec(_Strict):
+    """Thresholds of the image gate (`validation.images`), used when the source holds images.
+
+    A small CNN (the judge) is trained on the real training images; see the
+    README's "Image checks" for what each figure means.
+    """
+
+    #: Share of synthetic images the judge classifies as the class they were generated for.
+    min_label_faithfulness: float = Field(default=0.7, ge=0, le=1)
+    #: Fréchet distance between real and synthetic images in the judge's standardised feature space
+    #: (not Inception-FID: a CNN trained on this run's real images, so compare figures within one dataset).
+    max_frechet_distance: float = Field(default=FRECHET_DEFAULT, gt=0)
+    #: Accuracy of the judge's architecture trained on synthetic images / trained on real ones, on real test images.
+    min_tstr_ratio: float = Field(default=0.8, ge=0, le=1)
+    #: A synthetic image is a near-copy when its nearest training image is closer than this quantile of
+    #: real holdout images' nearest-training distances (so about this share of fresh real images would be flagged).
+    near_copy_quantile: float = Field(default=0.01, gt=0, lt=0.5)
+    #: Largest allowed share of near-copies.
+    max_near_copy_rate: float = Field(default=0.05, ge=0, le=1)
+    #: Size-adjusted share of synthetic images whose nearest real image is a training image (0.5 = no memorisation).
+    max_closer_to_training: float = Field(default=0.6, ge=0, le=1)
+    #: Epochs the judge CNN (and its TSTR twin) train for.
+    judge_epochs: int = Field(default=5, ge=1)
+    #: Images of each set that the distance, Fréchet and TSTR figures use at most (stated in the card).
+    max_images_scored: int = Field(default=10_000, ge=100)
 
 
 class ConditionSpec(_Strict):
@@ -232,21 +396,80 @@ class PipelineSpec(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
-    source: SourceSpec
+    #: A table (format csv/parquet) or labelled images (format image_folder/npz/idx/sklearn_digits).
+    source: SourceSpec | ImageSourceSpec
     #: The column a downstream classifier predicts (must exist in the source).
     target: str | None = None
     generator: GeneratorSpec
     #: Synthetic rows to publish; left out, as many as the training rows.
     rows: int | None = Field(default=None, ge=1)
+    #: Above this many rows, generation is split into partitions of this size that run as parallel
+    #: Prefect tasks on Dask, published as a partitioned Parquet dataset (`data/part-*.parquet`).
+    partition_rows: int | None = Field(default=None, ge=1000)
     #: Conditional rows published in addition to `rows`, e.g. [{values: {income: ">50K"}, rows: 5000}].
     conditions: list[ConditionSpec] = Field(default_factory=list)
     seed: int = 0
     #: Share of real rows split off before training, never seen by the generator.
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    #: The gate's thresholds: ValidationSpec for a table source, ImageValidationSpec for images.
+    validation: ValidationSpec | ImageValidationSpec = Field(default_factory=ValidationSpec, validate_default=True)
     publish: PublishSpec = Field(default_factory=PublishSpec)
     #: Optional: when `synth serve` runs this pipeline (ignored by `synth run`).
     schedule: ScheduleSpec | None = None
+
+    @model_validator(mode="after")
+    def _partitions_without_conditions(self) -> "PipelineSpec":
+        if self.partition_rows and self.conditions:
+            raise ValueError("conditions cannot be combined with partition_rows yet; drop one of them")
+        return self
+
+    @field_validator("source", mode="wrap")
+    @classmethod
+    def _table_or_images(cls, value: Any, handler: Any) -> Any:
+        """`format` tells a table source from an image source, so errors name the keys the user wrote."""
+        fmt = value.get("format") if isinstance(value, dict) else getattr(value, "format", None)
+        if fmt in IMAGE_FORMATS:
+            return ImageSourceSpec.model_validate(value)
+        if fmt is not None and fmt not in ("csv", "parquet"):
+            raise ValueError(f"format {fmt!r} is not known; tables: csv, parquet; images: {', '.join(IMAGE_FORMATS)}")
+        return SourceSpec.model_validate(value)
+
+    @field_validator("validation", mode="wrap")
+    @classmethod
+    def _thresholds_for_source(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """Image sources take the image gate's thresholds, table sources the table gate's."""
+        model = ImageValidationSpec if isinstance(info.data.get("source"), ImageSourceSpec) else ValidationSpec
+        if isinstance(value, (ValidationSpec, ImageValidationSpec)):
+            if isinstance(value, model):
+                return value
+            value = value.model_dump(exclude_unset=True)  # the default of the other kind: {}
+        return model.model_validate(value)
+
+    @model_validator(mode="after")
+    def _image_generators_on_images(self) -> "PipelineSpec":
+        kind = self.generator.kind
+        if self.is_image != (kind in IMAGE_GENERATOR_KINDS):
+            if self.is_image:
+                raise ValueError(f"source.format {self.source.format!r} holds images, but generator.kind {kind!r} "
+                                 f"models tables; use one of {list(IMAGE_GENERATOR_KINDS)}")
+            raise ValueError(f"generator.kind {kind!r} models images; give an image source "
+                             f"(source.format one of {list(IMAGE_FORMATS)}) or a table generator")
+        if self.is_image:
+            problems = []
+            if self.target is not None:
+                problems.append("target: image pipelines always predict the class label; remove target")
+            if self.partition_rows is not None:
+                problems.append("partition_rows is for tables; remove it")
+            problems += [f"conditions[{i}].values: image generators condition on 'label' only, e.g. {{label: 3}}"
+                         for i, c in enumerate(self.conditions) if set(c.values) != {"label"}]
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_image(self) -> bool:
+        """Whether this pipeline trains on labelled images (else on a table)."""
+        return isinstance(self.source, ImageSourceSpec)
 
     def check_against(self, table: Any, origin: str) -> None:
         """Every column the spec names (target, constraints, conditions) must be in the loaded table,

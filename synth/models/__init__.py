@@ -15,14 +15,21 @@ GENERATORS = {
     "tvae": "synth.models.tvae:TVAE",
     "gaussian_copula": "synth.models.gaussian_copula:GaussianCopula",
 }
+# Image generators: the same contract, but fit/sample an `ImageSet` (synth.images) instead of a table.
+IMAGE_GENERATORS = {
+    "ddpm": "synth.models.ddpm:DDPM",
+    "dcgan": "synth.models.dcgan:DCGAN",
+    "conv_vae": "synth.models.conv_vae:ConvVAE",
+}
 
 
 def generator_class(kind: str) -> type:
-    if kind not in GENERATORS:
+    registry = {**GENERATORS, **IMAGE_GENERATORS}
+    if kind not in registry:
         from synth.errors import SpecError
 
-        raise SpecError(f"generator.kind {kind!r} is not known; choose one of {sorted(GENERATORS)}")
-    module, name = GENERATORS[kind].split(":")
+        raise SpecError(f"generator.kind {kind!r} is not known; choose one of {sorted(registry)}")
+    module, name = registry[kind].split(":")
     return getattr(importlib.import_module(module), name)
 
 

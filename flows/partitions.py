@@ -1,0 +1,104 @@
+"""Large outputs on Dask: generation split into partitions that run as parallel Prefect tasks.
+
+Each task loads the saved generator (safetensors + JSON: nothing pickled
+but its folder's path), samples its partition in chunks straight into
+`part-NNNNN.parquet`, and checks the whole partition against the schema
+derived from the real training rows (columns, dtype families, ranges,
+category sets, declared constraints). Together the parts are one partitioned
+Parquet dataset. The flow's gate then runs on a stated random sample read
+back from the parts, so every row is schema-checked and the statistical
+checks cost the same as for a small output.
+
+The task runner is prefect-dask's `DaskTaskRunner`: with `SYNTH_DASK_ADDRESS`
+set it submits to that running cluster (`tcp://scheduler:8786`); otherwise it
+starts a local cluster of `SYNTH_DASK_WORKERS` single-threaded worker
+processes and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from validation.checks import CheckResult
+
+
+@task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def sample_partition(
+    model_dir: str, part: int, rows: int, seed: int, folder: str, reference: pd.DataFrame, null_tolerance: float,
+    constraints: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Write one partition and schema-check all of its rows; returns its row count and failed checks."""
+    import torch
+
+    from synth.models import load_generator
+    from synth.sampling import sample_to_parquet
+    from validation.expectations import build_schema_suite, validate_suite
+
+    torch.set_num_threads(1)  # one core per worker process; the cluster gives the parallelism
+    path = Path(folder) / f"part-{part:05d}.parquet"
+    sample_to_parquet(load_generator(model_dir), path, rows, seed=seed, progress=False)
+    suite = build_schema_suite(reference, null_tolerance=null_tolerance, constraints=constraints)
+    checks, _ = validate_suite(suite, pd.read_parquet(path), suite_label="schema")
+    return {"part": part, "rows": rows, "failed": [c.one_line() for c in checks if not c.passed]}
+
+
+def task_runner():
+    from prefect_dask import DaskTaskRunner
+
+    from synth.settings import get_settings
+
+    settings = get_settings()
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})
+
+
+@flow(name="synth-partitions", log_prints=True)
+def generate_partitions(
+    model_dir: str, rows: int, partition_rows: int, seed: int, folder: str, reference: pd.DataFrame,
+    null_tolerance: float, constraints: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Sample `rows` rows as ceil(rows / partition_rows) parallel partitions into `folder`."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    sizes = [min(partition_rows, rows - start) for start in range(0, rows, partition_rows)]
+    # partition k uses seeds seed + k * 1_000_003 + chunk: no two chunks of the dataset share a seed
+    futures = [
+        sample_partition.submit(model_dir, k, size, seed + k * 1_000_003, folder, reference, null_tolerance, constraints)
+        for k, size in enumerate(sizes)
+    ]
+    results = [f.result() for f in futures]
+    failed = [line for r in results for line in r["failed"]]
+    get_run_logger().info("Wrote %d partitions, %d rows; %d failed schema checks", len(results), sum(sizes), len(failed))
+    return {"partitions": len(results), "rows": sum(r["rows"] for r in results), "failed": failed}
+
+
+def partition_check(outcome: dict[str, Any]) -> CheckResult:
+    """One gate check that every row of every partition passed the schema suite."""
+    failed = outcome["failed"]
+    detail = f"every row of {outcome['partitions']} partitions ({outcome['rows']:,} rows) checked against the schema suite"
+    if failed:
+        detail += f"; failures: {'; '.join(failed[:5])}" + (" ..." if len(failed) > 5 else "")
+    return CheckResult("schema", "all_partitions", not failed, len(failed), 0, detail)
+
+
+def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:
+    """A random sample of `rows` rows spread evenly over the parts, read one part at a time."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    parts = sorted(Path(folder).glob("part-*.parquet"))
+    counts = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+    total = sum(counts)
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for path, count in zip(parts, counts):
+        take = min(count, max(1, round(rows * count / total)))
+        table = pd.read_parquet(path)
+        pieces.append(table.iloc[np.sort(rng.choice(count, take, replace=False))])
+    return pd.concat(pieces, ignore_index=True)

@@ -1,0 +1,281 @@
+"""DDPM: a class-conditional diffusion model on diffusers' `UNet2DModel`.
+
+The network is diffusers' `UNet2DModel`, built from a config we write (never
+downloaded: no hub call is made, and `HF_HUB_OFFLINE=1` is set by the flows
+and tests). Class conditioning is the UNet's own class embedding
+(`num_class_embeds`), added to the timestep embedding; it has one extra
+entry, the *null class*, for classifier-free guidance (Ho & Salimans 2022):
+during training a `label_dropout` share of labels is replaced by the null
+class, so one network learns both p(x | class) and p(x). Training is the
+DDPM objective (Ho et al. 2020): predict the noise added at a random
+timestep, mean squared error. Sampling uses DDIM (Song et al. 2021) with
+`sampling_steps` deterministic steps from the same noise schedule, and at
+each step mixes the conditional and unconditional noise predictions,
+eps = eps_null + guidance_scale · (eps_class − eps_null). The weights
+sampled from are an exponential moving average of the trained ones
+(`ema_decay`; null: the trained weights).
+
+Images are modelled in [-1, 1]; a model is saved as `config.json` (our
+hyperparameters, the UNet and scheduler configs, the class names and the
+training class counts used to draw labels for unconditional samples) and
+`unet.safetensors` (the EMA weights when EMA is on). Training images are
+never stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from synth.errors import GeneratorInputError
+from synth.images import ImageSet, plan_labels, to_uint8
+from synth.models.io import load_module, read_config, save_tensors, write_config
+
+WEIGHTS_NAME = "unet.safetensors"
+
+
+def unet_config(
+    image_size: int, channels: int, num_classes: int, block_out_channels: tuple[int, ...], layers_per_block: int,
+    attention: bool, norm_num_groups: int,
+) -> dict[str, Any]:
+    """The `UNet2DModel` config: one resolution level per entry of `block_out_channels`,
+    self-attention at the lowest resolution when `attention`, and a class embedding
+    with `num_classes + 1` entries (the last is the null class)."""
+    levels = len(block_out_channels)
+    down = ["DownBlock2D"] * levels
+    up = ["UpBlock2D"] * levels
+    if attention:
+        down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"  # up blocks run from the lowest resolution
+    return {
+        "sample_size": image_size,
+        "in_channels": channels,
+        "out_channels": channels,
+        "block_out_channels": list(block_out_channels),
+        "layers_per_block": layers_per_block,
+        "down_block_types": down,
+        "up_block_types": up,
+        "norm_num_groups": norm_num_groups,
+        "attention_head_dim": 8,
+        "add_attention": attention,
+        "num_class_embeds": num_classes + 1,
+    }
+
+
+class DDPM:
+    """Class-conditional diffusion generator. Hyperparameters are stored unchanged; learned state ends in `_`."""
+
+    kind = "ddpm"
+
+    def __init__(
+        self,
+        epochs: int = 50,
+        batch_size: int = 128,
+        lr: float = 2e-4,
+        block_out_channels: tuple[int, ...] = (64, 128, 128),
+        layers_per_block: int = 2,
+        attention: bool = True,
+        norm_num_groups: int = 32,
+        num_train_timesteps: int = 1000,
+        beta_schedule: str = "squaredcos_cap_v2",
+        label_dropout: float = 0.1,
+        guidance_scale: float = 2.0,
+        sampling_steps: int = 50,
+        ema_decay: float | None = 0.999,
+        sample_batch_size: int = 500,
+        device: str = "cpu",
+        seed: int = 0,
+        verbose: bool = True,
+    ):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.block_out_channels = tuple(block_out_channels)
+        self.layers_per_block = layers_per_block
+        self.attention = attention
+        self.norm_num_groups = norm_num_groups
+        self.num_train_timesteps = num_train_timesteps
+        self.beta_schedule = beta_schedule
+        self.label_dropout = label_dropout
+        self.guidance_scale = guidance_scale
+        self.sampling_steps = sampling_steps
+        self.ema_decay = ema_decay
+        self.sample_batch_size = sample_batch_size
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "block_out_channels": list(self.block_out_channels),
+            "layers_per_block": self.layers_per_block,
+            "attention": self.attention,
+            "norm_num_groups": self.norm_num_groups,
+            "num_train_timesteps": self.num_train_timesteps,
+            "beta_schedule": self.beta_schedule,
+            "label_dropout": self.label_dropout,
+            "guidance_scale": self.guidance_scale,
+            "sampling_steps": self.sampling_steps,
+            "ema_decay": self.ema_decay,
+            "sample_batch_size": self.sample_batch_size,
+        }
+
+    def _scheduler_config(self) -> dict[str, Any]:
+        return {"num_train_timesteps": self.num_train_timesteps, "beta_schedule": self.beta_schedule,
+                "prediction_type": "epsilon", "clip_sample": True}
+
+    # -- training --------------------------------------------------------------
+    def fit(self, images: ImageSet) -> "DDPM":
+        height, width, channels = images.shape
+        levels = len(self.block_out_channels)
+        if height != width or height % 2 ** (levels - 1):
+            raise GeneratorInputError(
+                f"ddpm with {levels} resolution levels needs square images whose size is divisible by "
+                f"{2 ** (levels - 1)}; got {height}×{width}. Set source.image_size (e.g. {max(8, height // 8 * 8)}) "
+                "or use fewer block_out_channels"
+            )
+        if len(images) < self.batch_size:
+            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
+                                      f"lower generator.batch_size to at most {len(images)}")
+        from diffusers import DDPMScheduler, UNet2DModel
+        from tqdm.auto import tqdm
+
+        device = torch.device(self.device)
+        self.class_names_ = list(images.class_names)
+        self.class_counts_ = images.class_counts().tolist()
+        self.image_shape_ = images.shape
+        self.unet_config_ = unet_config(height, channels, images.num_classes, self.block_out_channels,
+                                        self.layers_per_block, self.attention, self.norm_num_groups)
+        null_class = images.num_classes
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            # 1. data once on the device, in [-1, 1]; the UNet built from its config, never from the hub
+            started = time.perf_counter()
+            x0_all = images.to_tensor(device)  # (N, C, H, W)
+            y_all = torch.from_numpy(images.labels).to(device)
+            self.transform_seconds_ = time.perf_counter() - started
+            unet = UNet2DModel.from_config(self.unet_config_).to(device)
+            scheduler = DDPMScheduler.from_config(self._scheduler_config())
+            alphas_cumprod = scheduler.alphas_cumprod.to(device)
+            optimiser = torch.optim.AdamW(unet.parameters(), lr=self.lr, weight_decay=0.0)
+            ema = copy.deepcopy(unet).requires_grad_(False) if self.ema_decay else None
+
+            self.loss_history_: list[dict[str, float]] = []
+            bar = tqdm(range(self.epochs), desc="DDPM", unit="epoch", disable=not self.verbose)
+            for _ in bar:
+                total, count = torch.zeros((), device=device), 0
+                for rows in torch.randperm(len(x0_all), device=device).split(self.batch_size):
+                    x0, y = x0_all[rows], y_all[rows]
+                    # 2. classifier-free guidance: some labels become the null class
+                    y = torch.where(torch.rand(len(y), device=device) < self.label_dropout, null_class, y)
+                    # 3. a random timestep per image, and x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε
+                    t = torch.randint(0, self.num_train_timesteps, (len(x0),), device=device)
+                    noise = torch.randn_like(x0)
+                    a = alphas_cumprod[t].view(-1, 1, 1, 1)
+                    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+                    # 4. the DDPM objective: predict ε
+                    loss = F.mse_loss(unet(xt, t, class_labels=y).sample, noise)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+                    optimiser.step()
+                    # 5. EMA of the weights: ema ← decay · ema + (1 − decay) · weights
+                    if ema is not None:
+                        with torch.no_grad():
+                            for e, p in zip(ema.parameters(), unet.parameters()):
+                                e.lerp_(p, 1 - self.ema_decay)
+                    total += loss.detach() * len(x0)
+                    count += len(x0)
+                losses = {"loss": (total / count).item()}
+                self.loss_history_.append(losses)
+                bar.set_postfix(loss=f"{losses['loss']:.4f}")
+        self.unet_ = (ema if ema is not None else unet).eval()
+        return self
+
+    # -- sampling --------------------------------------------------------------
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
+        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
+        otherwise the classes follow the training frequencies."""
+        self._check_fitted()
+        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
+
+    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
+        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance: {"3": 500, "8": 500}."""
+        self._check_fitted()
+        from synth.images import label_index
+
+        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
+        return self.sample_labels(labels, seed=seed)
+
+    @torch.no_grad()
+    def sample_labels(self, labels: np.ndarray, seed: int | None = None, steps: int | None = None,
+                      guidance_scale: float | None = None) -> ImageSet:
+        """One image per entry of `labels`, by DDIM; `steps` and `guidance_scale` override the defaults."""
+        self._check_fitted()
+        from diffusers import DDIMScheduler
+
+        steps = steps or self.sampling_steps
+        scale = self.guidance_scale if guidance_scale is None else guidance_scale
+        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        device = torch.device(self.device)
+        height, width, channels = self.image_shape_
+        null_class = len(self.class_names_)
+        scheduler = DDIMScheduler.from_config(self._scheduler_config())
+        scheduler.set_timesteps(steps)
+        out = []
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(self.sample_batch_size):
+                y = y.to(device)
+                # 1. start from pure noise x_T
+                x = torch.randn(len(y), channels, height, width, device=device)
+                for t in scheduler.timesteps:
+                    # 2. conditional and null-class predictions in one batch, mixed by the guidance scale
+                    if scale == 1:
+                        eps = self.unet_(x, t, class_labels=y).sample
+                    else:
+                        both = self.unet_(torch.cat([x, x]), t, class_labels=torch.cat([y, torch.full_like(y, null_class)])).sample
+                        eps_class, eps_null = both.chunk(2)
+                        eps = eps_null + scale * (eps_class - eps_null)
+                    # 3. one deterministic DDIM step (eta = 0) towards x_0
+                    x = scheduler.step(eps, t, x, eta=0.0).prev_sample
+                out.append(to_uint8(x))
+        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+
+    # -- persistence -----------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "unet_"):
+            raise GeneratorInputError("this DDPM is not fitted yet; call fit(images) or DDPM.load(folder) first")
+
+    def save(self, folder: str | Path) -> Path:
+        """`config.json` (hyperparameters, UNet and scheduler configs, classes) and the sampled weights."""
+        self._check_fitted()
+        folder = Path(folder)
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
+                     unet=self.unet_config_, scheduler=self._scheduler_config(), image_shape=list(self.image_shape_),
+                     class_names=self.class_names_, class_counts=self.class_counts_)
+        save_tensors(folder, WEIGHTS_NAME, self.unet_.state_dict())
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> "DDPM":
+        from diffusers import UNet2DModel
+
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
+        model.unet_config_ = config["unet"]
+        model.image_shape_ = tuple(config["image_shape"])
+        model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
+        model.unet_ = load_module(UNet2DModel.from_config(model.unet_config_), folder, WEIGHTS_NAME).to(device).eval()
+        model.loss_history_, model.transform_seconds_ = [], 0.0
+        return model
