@@ -32,7 +32,11 @@ def sample_partition(
     model_dir: str, part: int, rows: int, seed: int, folder: str, reference: pd.DataFrame, null_tolerance: float,
     constraints: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Write one partition and schema-check all of its rows; returns its row count and failed checks."""
+    """Write one partition and schema-check all of its rows; returns its row count and failed checks.
+
+    Each 100,000-row chunk is checked as it is sampled, before it is written,
+    so a worker never holds more than one chunk.
+    """
     import torch
 
     from synth.models import load_generator
@@ -40,11 +44,18 @@ def sample_partition(
     from validation.expectations import build_schema_suite, validate_suite
 
     torch.set_num_threads(1)  # one core per worker process; the cluster gives the parallelism
-    path = Path(folder) / f"part-{part:05d}.parquet"
-    sample_to_parquet(load_generator(model_dir), path, rows, seed=seed, progress=False)
     suite = build_schema_suite(reference, null_tolerance=null_tolerance, constraints=constraints)
-    checks, _ = validate_suite(suite, pd.read_parquet(path), suite_label="schema")
-    return {"part": part, "rows": rows, "failed": [c.one_line() for c in checks if not c.passed]}
+    failed: dict[str, str] = {}  # check name -> first failure line
+
+    def check(chunk: pd.DataFrame) -> None:
+        checks, _ = validate_suite(suite, chunk, suite_label="schema")
+        for c in checks:
+            if not c.passed:
+                failed.setdefault(c.name, f"part {part}: {c.one_line()}")
+
+    path = Path(folder) / f"part-{part:05d}.parquet"
+    sample_to_parquet(load_generator(model_dir), path, rows, seed=seed, progress=False, on_chunk=check)
+    return {"part": part, "rows": rows, "failed": list(failed.values())}
 
 
 def task_runner():
@@ -88,17 +99,18 @@ def partition_check(outcome: dict[str, Any]) -> CheckResult:
 
 
 def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:
-    """A random sample of `rows` rows spread evenly over the parts, read one part at a time."""
+    """A random sample of about `rows` rows spread evenly over the parts, read one row group at a time."""
     import numpy as np
     import pyarrow.parquet as pq
 
-    parts = sorted(Path(folder).glob("part-*.parquet"))
-    counts = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+    groups = [(pq.ParquetFile(p), g) for p in sorted(Path(folder).glob("part-*.parquet"))
+              for g in range(pq.ParquetFile(p).num_row_groups)]
+    counts = [f.metadata.row_group(g).num_rows for f, g in groups]
     total = sum(counts)
     rng = np.random.default_rng(seed)
     pieces = []
-    for path, count in zip(parts, counts):
+    for (file, group), count in zip(groups, counts):
         take = min(count, max(1, round(rows * count / total)))
-        table = pd.read_parquet(path)
+        table = file.read_row_group(group).to_pandas()
         pieces.append(table.iloc[np.sort(rng.choice(count, take, replace=False))])
     return pd.concat(pieces, ignore_index=True)

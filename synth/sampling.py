@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CHUNK_ROWS = 100_000
 
@@ -24,8 +27,14 @@ def sample_to_parquet(
     conditions: dict[str, Any] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: bool = True,
+    on_chunk: Callable[[pd.DataFrame], None] | None = None,
 ) -> Path:
-    """Write `rows` rows from `model.sample` to `path` (Parquet), `chunk_rows` at a time."""
+    """Write `rows` rows from `model.sample` to `path` (Parquet), `chunk_rows` at a time.
+
+    Each chunk is one Parquet row group. `on_chunk`, if given, sees every
+    chunk before it is written (e.g. to check it), so nothing needs to read
+    the file back.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
@@ -38,6 +47,8 @@ def sample_to_parquet(
             for k, start in enumerate(range(0, rows, chunk_rows)):
                 size = min(chunk_rows, rows - start)
                 chunk = model.sample(size, conditions=conditions, seed=seed + k)
+                if on_chunk is not None:
+                    on_chunk(chunk)
                 if writer is None:
                     table = pa.Table.from_pandas(chunk, preserve_index=False)
                     writer = pq.ParquetWriter(tmp, table.schema)
