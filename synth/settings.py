@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     #: A running Dask scheduler for partitioned generation, e.g. "tcp://scheduler:8786";
     #: empty: a local cluster of `dask_workers` processes, started and stopped per run.
     dask_address: str = ""
-    #: Worker processes of that local cluster (one thread each).
+    #: Workers of that local cluster (one thread each, inside the synth process).
     dask_workers: int = 2
 
 
