@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         key = "before" if label == "real only" else "after"
         scores[f"recall_{key}"] = recall_score(y_test, predicted, pos_label=POSITIVE)
         scores[f"precision_{key}"] = precision_score(y_test, predicted, pos_label=POSITIVE)
+        scores[f"share_{key}"] = float((y == POSITIVE).mean())
         print(f"{label:36} share {POSITIVE} {(y == POSITIVE).mean():.1%}: recall {scores[f'recall_{key}']:.3f}, "
               f"precision {scores[f'precision_{key}']:.3f} on the real test split")
     return scores
