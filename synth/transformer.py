@@ -10,6 +10,17 @@ down by that many points (Adult's six numeric columns: 1.3 s at 5k rows,
 11 s at 20k). Categorical, boolean and missing values become one-hot blocks;
 datetimes are numeric, in seconds since the epoch.
 
+A categorical column with more than `max_categories` distinct values (an
+identifier, a free-text field, a postcode) would make a one-hot block, a
+conditional vector and a first network layer that grow with every new
+value. Such a column keeps its `max_categories` most frequent values
+(missing counts as one) and pools all others into one extra "rare" slot,
+with a `HighCardinalityWarning` naming the column; a generated rare slot
+decodes to one of the pooled values drawn by its training frequency, so
+every output value is one the column really had. The pooled values and
+their counts are stored in the model's config (values of that column, no
+rows); drop identifier columns rather than synthesise them.
+
 Everything the transformer learns is plain numbers and category lists, kept
 in a JSON-serialisable `state` so a saved model needs no pickle. It learns
 aggregate statistics only (modes, ranges, category frequencies), never rows.
@@ -26,6 +37,13 @@ import pandas as pd
 
 from synth.errors import GeneratorInputError
 
+#: Default cap on one categorical column's one-hot width (see the module docstring).
+MAX_CATEGORIES = 100
+
+
+class HighCardinalityWarning(UserWarning):
+    """A categorical column had more distinct values than `max_categories`; the rarest were pooled."""
+
 # A span of the encoded matrix: its width and the activation the generator
 # applies to it ("tanh" for alpha, "softmax" for one-hot blocks).
 Span = tuple[int, str]
@@ -35,7 +53,7 @@ Span = tuple[int, str]
 class ColumnInfo:
     name: str
     kind: str  # "numeric" | "categorical"
-    dtype: str  # pandas dtype to restore, e.g. "int64", "float64", "object", "bool", "datetime64[ns]"
+    dtype: str  # pandas dtype to restore, e.g. "int64", "Int64", "object", "boolean", "string", "datetime64[us, UTC]"
     spans: list[Span]
     state: dict[str, Any]
 
@@ -46,6 +64,48 @@ def _column_kind(series: pd.Series) -> str:
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
         return "numeric"
     return "categorical"
+
+
+def numeric_values(series: pd.Series) -> np.ndarray:
+    """Float64 values with NaN for missing; datetimes as seconds since the epoch (UTC for zone-aware ones).
+
+    Seconds in float64 keep microseconds exact; nanoseconds since the epoch (1e18) would not be.
+    """
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if getattr(series.dtype, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
+        return np.where(series.isna(), np.nan, as_int / 1e9)
+    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+
+
+def restore_datetimes(microseconds: pd.Series, dtype: str) -> pd.Series:
+    """Microseconds since the epoch (float, NaN = missing) → datetimes of `dtype`, unit and time zone included."""
+    values = pd.to_datetime(microseconds.astype("Int64"), unit="us")
+    zone = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
+    if zone is not None:
+        values = values.dt.tz_localize("UTC").dt.tz_convert(zone)
+    return values.astype(dtype)
+
+
+def categorical_dtype(series: pd.Series) -> str:
+    """The dtype a categorical column is restored to: bool, boolean, string, category or object."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return "category"
+    if isinstance(series.dtype, (pd.BooleanDtype, pd.StringDtype)) or series.dtype == bool:
+        return str(series.dtype)
+    return "object"
+
+
+def restore_categories(values: pd.Series, dtype: str, declared: list | None = None) -> pd.Series:
+    """Decoded category values (object, None = missing) → a column of `dtype`; `declared`: a category dtype's categories."""
+    if dtype == "bool":  # a numpy bool column had no missing values; a generated one can only have them by a bug
+        return values.astype("boolean") if values.isna().any() else values.astype(bool)
+    if dtype == "category":
+        return values.astype(pd.CategoricalDtype(declared))
+    if dtype == "object":
+        return values
+    return values.astype(dtype)  # boolean, string: pandas' nullable dtypes keep None as <NA>
 
 
 def _datetime_resolution(seconds: np.ndarray) -> float:
@@ -65,15 +125,19 @@ def _to_python(value: Any) -> Any:
 class DataTransformer:
     """Fit on a DataFrame; `transform` → float32 matrix; `inverse_transform` → DataFrame."""
 
-    def __init__(self, max_modes: int = 10, sample_size: int = 5_000, weight_threshold: float = 0.005):
+    def __init__(self, max_modes: int = 10, sample_size: int = 5_000, weight_threshold: float = 0.005,
+                 max_categories: int = MAX_CATEGORIES):
         self.max_modes = max_modes
         self.sample_size = sample_size
         self.weight_threshold = weight_threshold
+        self.max_categories = max_categories
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, table: pd.DataFrame, seed: int = 0) -> "DataTransformer":
         if table.empty or table.shape[1] == 0:
             raise GeneratorInputError("cannot fit on an empty table: it needs at least one row and one column")
+        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer)) or self.max_categories < 2:
+            raise GeneratorInputError(f"max_categories must be an integer of at least 2, got {self.max_categories!r}")
         rng = np.random.default_rng(seed)
         self.columns_: list[ColumnInfo] = []
         for name in table.columns:
@@ -120,7 +184,7 @@ class DataTransformer:
         if has_nulls:
             spans.append((2, "softmax"))  # [present, missing]
         integer = pd.api.types.is_integer_dtype(series)
-        dtype = "datetime64[ns]" if is_datetime else ("Int64" if integer and has_nulls else str(series.dtype))
+        dtype = str(series.dtype)  # a column with missing integers is already a nullable Int dtype
         state = {
             "means": means,
             "stds": stds,
@@ -135,25 +199,24 @@ class DataTransformer:
         }
         return ColumnInfo(name, "numeric", dtype, spans, state)
 
-    @staticmethod
-    def _fit_categorical(name: str, series: pd.Series) -> ColumnInfo:
+    def _fit_categorical(self, name: str, series: pd.Series) -> ColumnInfo:
         counts = series.value_counts(dropna=False, sort=False)
         # Stable order: by frequency, then by value, so the encoding is reproducible.
         order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
         categories = [_to_python(k) for k, _ in order]
         frequencies = [int(v) for _, v in order]
-        state = {"categories": categories, "frequencies": frequencies}
-        dtype = "bool" if pd.api.types.is_bool_dtype(series) else ("category" if isinstance(series.dtype, pd.CategoricalDtype) else "object")
-        return ColumnInfo(name, "categorical", dtype, [(len(categories), "softmax")], state)
+        state: dict[str, Any] = {"categories": categories, "frequencies": frequencies}
+        if len(categories) > self.max_categories:
+            state = _pool_rare(name, categories, frequencies, self.max_categories)
+        dtype = categorical_dtype(series)
+        if dtype == "category":  # declared categories without rows still belong to the dtype
+            state["dtype_categories"] = [_to_python(c) for c in series.cat.categories]
+        return ColumnInfo(name, "categorical", dtype, [(len(state["frequencies"]), "softmax")], state)
 
     # -- encoding --------------------------------------------------------------
     @staticmethod
     def _numeric_values(series: pd.Series) -> np.ndarray:
-        if pd.api.types.is_datetime64_any_dtype(series):
-            # seconds since the epoch: float64 keeps microseconds exact, nanoseconds (1e18) it would not
-            as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
-            return np.where(series.isna(), np.nan, as_int / 1e9)
-        return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
+        return numeric_values(series)
 
     @property
     def output_dim(self) -> int:
@@ -210,10 +273,14 @@ class DataTransformer:
     @staticmethod
     def _encode_categorical(col: ColumnInfo, series: pd.Series) -> np.ndarray:
         categories = col.state["categories"]
+        width = len(col.state["frequencies"])
         known = [c for c in categories if c is not None]
         position = np.array([categories.index(c) for c in known], dtype=np.int64)
         codes = pd.Categorical(series, categories=known).codes.astype(np.int64)  # -1: missing or unseen
-        unseen = series.notna().to_numpy() & (codes < 0)
+        rare = col.state.get("rare_values")
+        if rare:  # pooled values go to the last slot
+            codes = np.where(series.isin(rare).to_numpy() & (codes < 0), -2, codes)
+        unseen = series.notna().to_numpy() & (codes == -1)
         if None not in categories:
             unseen |= series.isna().to_numpy()  # missing values never seen in training
         if unseen.any():
@@ -221,17 +288,23 @@ class DataTransformer:
             raise GeneratorInputError(f"column {col.name!r} has values the model never saw: {examples}")
         null_index = categories.index(None) if None in categories else 0
         index = np.where(codes >= 0, position[codes.clip(min=0)] if len(position) else 0, null_index)
-        return np.eye(len(categories), dtype=np.float32)[index]
+        index = np.where(codes == -2, width - 1, index)
+        return np.eye(width, dtype=np.float32)[index]
 
     # -- decoding --------------------------------------------------------------
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
-        """Decode generator output (alpha in [-1, 1], one-hot or logits blocks) to a table."""
+    def inverse_transform(self, matrix: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
+        """Decode generator output (alpha in [-1, 1], one-hot or logits blocks) to a table.
+
+        `rng` draws the value of each generated "rare" slot of a capped
+        column (left out: a fixed seed, so decoding stays deterministic).
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
         columns, offset = {}, 0
         for col in self.columns_:
             width = sum(w for w, _ in col.spans)
             block = matrix[:, offset : offset + width]
             offset += width
-            columns[col.name] = self._decode_numeric(col, block) if col.kind == "numeric" else self._decode_categorical(col, block)
+            columns[col.name] = self._decode_numeric(col, block) if col.kind == "numeric" else self._decode_categorical(col, block, rng)
         return pd.DataFrame(columns)
 
     @staticmethod
@@ -253,18 +326,22 @@ class DataTransformer:
             isnull = block[:, 1 + k : 3 + k].argmax(axis=1) == 1
             series[isnull] = np.nan
         if is_datetime:
-            return pd.to_datetime(series.astype("Int64"), unit="us").astype(col.dtype)
+            return restore_datetimes(series, col.dtype)
         return series.astype(col.dtype)
 
     @staticmethod
-    def _decode_categorical(col: ColumnInfo, block: np.ndarray) -> pd.Series:
-        categories = np.asarray(col.state["categories"], dtype=object)
-        series = pd.Series(categories[block.argmax(axis=1)], dtype=object)
-        if col.dtype == "bool":
-            return series.astype("boolean") if series.isna().any() else series.astype(bool)
-        if col.dtype == "category":
-            return series.astype(pd.CategoricalDtype([c for c in col.state["categories"] if c is not None]))
-        return series
+    def _decode_categorical(col: ColumnInfo, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        state = col.state
+        categories = np.asarray(state["categories"] + [None], dtype=object)  # the extra slot: rare, filled below
+        index = block.argmax(axis=1)
+        values = categories[index]
+        if state.get("rare_values"):
+            rare = index == len(state["categories"])
+            weights = np.asarray(state["rare_frequencies"], dtype=np.float64)
+            pool = np.asarray(state["rare_values"], dtype=object)
+            values[rare] = pool[rng.choice(len(pool), int(rare.sum()), p=weights / weights.sum())]
+        declared = state.get("dtype_categories") or [c for c in state["categories"] + state.get("rare_values", []) if c is not None]
+        return restore_categories(pd.Series(values, dtype=object), col.dtype, declared)
 
     # -- persistence -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -272,6 +349,7 @@ class DataTransformer:
             "max_modes": self.max_modes,
             "sample_size": self.sample_size,
             "weight_threshold": self.weight_threshold,
+            "max_categories": self.max_categories,
             "columns": [
                 {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans], "state": c.state}
                 for c in self.columns_
@@ -280,9 +358,33 @@ class DataTransformer:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "DataTransformer":
-        transformer = cls(state["max_modes"], state["sample_size"], state["weight_threshold"])
+        transformer = cls(state["max_modes"], state["sample_size"], state["weight_threshold"],
+                          state.get("max_categories", MAX_CATEGORIES))
         transformer.columns_ = [
             ColumnInfo(c["name"], c["kind"], c["dtype"], [(int(w), str(a)) for w, a in c["spans"]], c["state"])
             for c in state["columns"]
         ]
         return transformer
+
+
+def _pool_rare(name: str, categories: list, frequencies: list[int], keep: int) -> dict[str, Any]:
+    """Keep the `keep` most frequent values (missing always among them) and pool the rest into one rare slot."""
+    kept = list(range(keep))
+    if None in categories and categories.index(None) >= keep:  # missing stays its own category
+        kept[-1] = categories.index(None)
+    pooled = [i for i in range(len(categories)) if i not in set(kept)]
+    rare_rows = sum(frequencies[i] for i in pooled)
+    warnings.warn(
+        f"column {name!r} has {len(categories)} distinct values, more than max_categories={keep}: keeping the {keep} "
+        f"most frequent and pooling the other {len(pooled)} ({rare_rows / sum(frequencies):.1%} of rows) into one rare "
+        f"category, generated back as those values by their frequency. Raise max_categories to keep more, "
+        f"or drop the column if it is an identifier",
+        HighCardinalityWarning,
+        stacklevel=4,
+    )
+    return {
+        "categories": [categories[i] for i in kept],
+        "frequencies": [frequencies[i] for i in kept] + [rare_rows],  # the last slot is the rare pool
+        "rare_values": [categories[i] for i in pooled],
+        "rare_frequencies": [frequencies[i] for i in pooled],
+    }

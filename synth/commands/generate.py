@@ -17,11 +17,12 @@ def register(commands) -> None:
     )
     generate.add_argument("model", type=Path, help="model folder holding config.json and weights")
     generate.add_argument("--rows", type=int, required=True, help="number of rows to generate")
-    generate.add_argument("--out", type=Path, required=True, help="output file: .parquet or .csv")
+    generate.add_argument("--out", type=Path, required=True,
+                          help="output file: .parquet or .csv (image models: a new folder, or a .npz file)")
     generate.add_argument("--seed", type=int, default=None, help="seed for a reproducible batch")
     generate.add_argument(
         "--condition", action="append", default=[], metavar="COLUMN=VALUE",
-        help='fix a categorical column, e.g. --condition income=">50K"',
+        help='fix a categorical column exactly, e.g. --condition income=">50K"; repeat for several columns',
     )
 
 
@@ -33,6 +34,10 @@ def parse_conditions(texts: list[str], flag: str = "--condition") -> dict[str, s
             from synth.errors import SynthError
 
             raise SynthError(f"{flag} {text!r}: expected COLUMN=VALUE, e.g. {flag} income='>50K'")
+        if column in conditions:
+            from synth.errors import SynthError
+
+            raise SynthError(f"{flag} {text!r}: column {column!r} is already fixed to {conditions[column]!r}; give each column once")
         conditions[column] = value
     return conditions
 
@@ -42,6 +47,12 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.rows < 1:
         raise SynthError(f"--rows must be a positive number, got {args.rows}")
+    from synth.images import is_image_model
+
+    if is_image_model(args.model):  # images: --out FOLDER or .npz, --condition label=3
+        from synth.images.generate import generate_images
+
+        return generate_images(args)
     suffix = args.out.suffix.lower()
     if suffix not in {".parquet", ".csv"}:
         raise SynthError(f"--out {args.out}: use a .parquet or .csv file name")

@@ -2,11 +2,29 @@
 
 The network shapes, the conditional vector and training-by-sampling follow
 the paper and the reference `ctgan` package; the loop is ours so it can be
-made fast and, later, private. Differences from the reference, for speed:
-the encoded table, the per-category row index and the conditional-vector
-sampler all live as tensors on the training device, so a training step
-never goes back to pandas or NumPy; the transformer fits its mixtures on a
-bounded subsample (see `synth.transformer`).
+made fast and, later, private. What differs from the reference, all of it
+for speed and none of it changing what is learned:
+
+- the encoded table, the per-category row index and the conditional-vector
+  sampler live as tensors on the training device, so a training step never
+  goes back to pandas or NumPy (the reference draws each real row with
+  `np.random.choice` in a Python loop);
+- all one-hot blocks are activated at once (`BlockLayout`: one Gumbel draw,
+  one segmented softmax), and the conditional loss is computed for every
+  row's chosen column at once;
+- the sampler draws categories by `searchsorted` on cumulative tables
+  instead of `torch.multinomial`, and Gumbel noise comes from `torch.rand`
+  (on a CPU both of `multinomial`'s and `gumbel_softmax`'s `exponential_`
+  draws cost more than the rest of the sampler and activation);
+- the discriminator step generates its fake rows without a graph (the
+  reference back-propagates into the generator there and then throws
+  those gradients away), scores fake and real rows in one forward pass,
+  and the generator step does not compute discriminator weight gradients;
+- fused Adam; the transformer fits its mixtures on a bounded subsample
+  (see `synth.transformer`).
+
+Sampling runs in seeded blocks (`synth.models.tabular`), so the same seed
+gives the same rows however the output is chunked.
 """
 
 from __future__ import annotations
@@ -23,6 +41,15 @@ from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.tabular import (
+    SAMPLE_BLOCK_ROWS,
+    BlockLayout,
+    Conditions,
+    block_generator,
+    check_rows,
+    draw_conditioned,
+    fresh_seed,
+)
 from synth.transformer import DataTransformer
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -71,60 +98,139 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(-1, x.shape[1] * self.pac))
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
-        alpha = torch.rand(real.shape[0] // self.pac, 1, 1, device=real.device)
-        alpha = alpha.repeat(1, self.pac, real.shape[1]).reshape(-1, real.shape[1])
-        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self(mixed).sum(), mixed, create_graph=True)
-        norm = grad.reshape(-1, self.pac * real.shape[1]).norm(2, dim=1)
-        return ((norm - 1) ** 2).mean() * weight
+        """WGAN-GP: weight * (‖∇ₓ D(x)‖ - 1)² at points x between real and fake pac groups (one mixing weight per group).
+
+        The input gradient of this LeakyReLU MLP is written out layer by
+        layer instead of asking autograd for it with `create_graph=True`:
+        ∇ₓ = W₁ᵀ (s₁ ⊙ W₂ᵀ (s₂ ⊙ w₃)), where sₗ is layer l's LeakyReLU slope
+        (1 or 0.2) times its dropout mask. The slopes are constants almost
+        everywhere, so the penalty and its parameter gradients are exactly
+        autograd's double backward, but without a graph through the mixed
+        rows' forward pass, whose second-order terms are all zero and still
+        cost autograd three passes over the widest layer.
+        """
+        alpha = torch.rand(real.shape[0] // self.pac, 1, device=real.device).repeat_interleave(self.pac, dim=0)
+        x = torch.lerp(fake.detach(), real.detach(), alpha).reshape(-1, real.shape[1] * self.pac)  # (B/pac, pac*D)
+        layers = list(self.net)
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
+        # 1. forward through the hidden layers, keeping only each unit's slope
+        slopes = []
+        with torch.no_grad():
+            h = x
+            for i in range(0, len(layers) - 1, 3):
+                linear, leaky, dropout = layers[i : i + 3]
+                h = linear(h)
+                keep = 1.0  # dropout's mask, scaled as nn.Dropout scales it
+                if dropout.training and dropout.p > 0:
+                    keep = torch.bernoulli(torch.full_like(h, 1 - dropout.p)) / (1 - dropout.p)
+                slopes.append(torch.where(h > 0, 1.0, leaky.negative_slope) * keep)
+                h = F.leaky_relu(h, leaky.negative_slope) * keep
+        # 2. back from the output: g ← (g ⊙ s) W, with a graph through the weights only
+        g = linears[-1].weight.expand(len(x), -1)  # (B/pac, H_last)
+        for linear, slope in zip(reversed(linears[:-1]), reversed(slopes)):
+            g = (g * slope) @ linear.weight
+        return ((g.norm(2, dim=1) - 1) ** 2).mean() * weight
+
+
+def _padded_cdf(weights: list[torch.Tensor], width: int, device) -> torch.Tensor:
+    """(n_blocks, width) table: row b is the cumulative distribution of block b's weights, padded with 1.0.
+
+    Drawing a category is then one `searchsorted` of a uniform number for all
+    rows at once; `torch.multinomial` would draw through `exponential_`,
+    which costs more than the rest of the sampler on a CPU.
+    """
+    table = torch.ones(len(weights), width, device=device)
+    for b, w in enumerate(weights):
+        cdf = torch.cumsum(w.double(), 0)
+        table[b, : len(w)] = (cdf / cdf[-1]).float()  # exactly 1.0 from the last category with weight on
+    return table
+
+
+def _draw(cdf: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B,) category indices, row i drawn from the distribution whose cumulative table is cdf[i] (B, width)."""
+    uniform = torch.rand(len(cdf), 1, device=cdf.device, generator=generator)
+    # right=True: the first index whose cumulative value exceeds u, so categories of weight 0 are never drawn
+    return torch.searchsorted(cdf, uniform, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
 class CondSampler:
     """Training-by-sampling on the device: pick a categorical column uniformly,
-    a category by log-frequency, then a real row holding that category."""
+    a category by log-frequency, then a real row holding that category.
 
-    def __init__(self, data: torch.Tensor, blocks: list[tuple[str, int, int]]):
-        device = data.device
+    It also draws the conditional vectors used when sampling (category by
+    its real frequency, as the reference does); a loaded model rebuilds it
+    from the saved category counts (`from_counts`), without any rows.
+    """
+
+    def __init__(self, data: torch.Tensor | None, blocks: list[tuple[str, int, int]], counts: list[torch.Tensor] | None = None,
+                 device: torch.device | str | None = None):
+        device = data.device if data is not None else torch.device(device or "cpu")
         self.n_blocks = len(blocks)
         self.cond_dim = sum(width for _, _, width in blocks)
-        if not self.n_blocks:
-            return
-        widths = torch.tensor([w for _, _, w in blocks], device=device)
-        self.block_start = torch.cumsum(widths, 0) - widths  # offset of each block in the cond vector
+        widths = torch.tensor([w for _, _, w in blocks], dtype=torch.long, device=device)
         self.block_width = widths
-        rows_by_category, counts = [], []
-        for _, offset, width in blocks:
-            category = data[:, offset : offset + width].argmax(dim=1)
-            order = torch.argsort(category, stable=True)
-            rows_by_category.append(order)
-            counts.append(torch.bincount(category, minlength=width))
-        self.count = torch.cat(counts).float()  # (cond_dim,)
+        self.block_start = torch.cumsum(widths, 0) - widths  # offset of each block in the cond vector
+        if not self.n_blocks:
+            self.row_index = None
+            return
+        rows_by_category = []
+        if data is not None:
+            counts = []
+            for _, offset, width in blocks:
+                category = data[:, offset : offset + width].argmax(dim=1)
+                rows_by_category.append(torch.argsort(category, stable=True))
+                counts.append(torch.bincount(category, minlength=width))
+        counts = [c.to(device).float() for c in counts]
+        self.count = torch.cat(counts)  # (cond_dim,)
         # Row ids grouped by (column, category): rows of global category g are
-        # row_index[col_of_g][start[g] : start[g] + count[g]].
-        self.row_index = torch.stack(rows_by_category)  # (n_blocks, n_rows)
-        within = torch.cat([torch.cumsum(c, 0) - c for c in counts])
-        self.start = within
-        log_freq = torch.log1p(self.count)
-        # Per block, a padded table of log-frequency probabilities.
-        max_w = int(widths.max())
-        probs = torch.zeros(self.n_blocks, max_w, device=device)
-        for b in range(self.n_blocks):
-            s, w = int(self.block_start[b]), int(widths[b])
-            probs[b, :w] = log_freq[s : s + w] / log_freq[s : s + w].sum()
-        self.log_probs = probs
+        # row_index[column of g][start[g] : start[g] + count[g]].
+        self.row_index = torch.stack(rows_by_category) if rows_by_category else None  # (n_blocks, n_rows)
+        self.start = torch.cat([torch.cumsum(c, 0) - c for c in counts]).long()
+        width = int(widths.max())
+        self.log_freq_cdf = _padded_cdf([torch.log1p(c) for c in counts], width, device)  # training: log-frequency
+        self.real_cdf = _padded_cdf(counts, width, device)  # sampling: real frequency
 
-    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (cond vector (B, cond_dim), chosen-column mask (B, n_blocks), real row ids (B,))."""
-        device = self.log_probs.device
+    @classmethod
+    def from_counts(cls, transformer: DataTransformer, device: torch.device | str) -> "CondSampler":
+        """What sampling needs, from the category counts the transformer's state holds."""
+        blocks = transformer.categorical_blocks()
+        by_name = {c.name: c for c in transformer.columns_}
+        counts = [torch.tensor(by_name[name].state["frequencies"], dtype=torch.float32) for name, _, _ in blocks]
+        return cls(None, blocks, counts, device=device)
+
+    def sample_indices(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training draw: (column (B,), category within the column (B,), real row ids holding it (B,))."""
+        device = self.log_freq_cdf.device
         column = torch.randint(self.n_blocks, (batch,), device=device)
-        category = torch.multinomial(self.log_probs[column], 1).squeeze(1)
+        category = _draw(self.log_freq_cdf[column])
         global_cat = self.block_start[column] + category
-        cond = torch.zeros(batch, self.cond_dim, device=device)
-        cond[torch.arange(batch, device=device), global_cat] = 1.0
-        mask = F.one_hot(column, self.n_blocks).float()
         offset = (torch.rand(batch, device=device) * self.count[global_cat]).long()
         rows = self.row_index[column, self.start[global_cat] + offset]
-        return cond, mask, rows
+        return column, category, rows
+
+    def cond_vector(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """(B, cond_dim) one-hot of each row's (column, category)."""
+        cond = torch.zeros(len(column), self.cond_dim, device=column.device)
+        cond[torch.arange(len(column), device=column.device), self.block_start[column] + category] = 1.0
+        return cond
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(cond vector (B, cond_dim), chosen-column mask (B, n_blocks), real row ids (B,))."""
+        column, category, rows = self.sample_indices(batch)
+        return self.cond_vector(column, category), F.one_hot(column, self.n_blocks).float(), rows
+
+    def sampling_cond(self, size: int, generator: torch.Generator, fixed: tuple[int, int] | None = None) -> torch.Tensor:
+        """Cond vectors for generation: a uniform column and a category by its real frequency, or a fixed (block, index)."""
+        device = self.block_start.device
+        if not self.n_blocks:
+            return torch.zeros(size, 0, device=device)
+        if fixed is not None:
+            column = torch.full((size,), fixed[0], device=device, dtype=torch.long)
+            category = torch.full((size,), fixed[1], device=device, dtype=torch.long)
+        else:
+            column = torch.randint(self.n_blocks, (size,), device=device, generator=generator)
+            category = _draw(self.real_cdf[column], generator)
+        return self.cond_vector(column, category)
 
 
 class CTGAN:
@@ -145,6 +251,7 @@ class CTGAN:
         pac: int = 10,
         max_modes: int = 10,
         transformer_sample_size: int = 5_000,
+        max_categories: int = 100,
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -160,6 +267,7 @@ class CTGAN:
         self.pac = pac
         self.max_modes = max_modes
         self.transformer_sample_size = transformer_sample_size
+        self.max_categories = max_categories
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -177,34 +285,16 @@ class CTGAN:
             "pac": self.pac,
             "max_modes": self.max_modes,
             "transformer_sample_size": self.transformer_sample_size,
+            "max_categories": self.max_categories,
         }
 
-    # -- activations shared by training and sampling -------------------------------
-    def _activate(self, raw: torch.Tensor, hard: bool) -> torch.Tensor:
-        """tanh for alpha spans; Gumbel-softmax for one-hot blocks.
-
-        `hard=True` (sampling) returns a one-hot *sample* from each block's
-        softmax, not its argmax: taking the most likely mode or category every
-        time would collapse each column onto its peak.
-        """
-        out, offset = [], 0
-        for width, activation in self.transformer_.spans:
-            chunk = raw[:, offset : offset + width]
-            if activation == "tanh":
-                out.append(torch.tanh(chunk))
-            else:
-                out.append(F.gumbel_softmax(chunk, tau=0.2, hard=hard))
-            offset += width
-        return torch.cat(out, dim=1)
-
-    def _cond_loss(self, raw: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy between the generated category and the one asked for, chosen column only."""
-        losses = []
-        for b, (_, offset, width) in enumerate(self.transformer_.categorical_blocks()):
-            start = int(self.sampler_.block_start[b])
-            target = cond[:, start : start + width].argmax(dim=1)
-            losses.append(F.cross_entropy(raw[:, offset : offset + width], target, reduction="none"))
-        return (torch.stack(losses, dim=1) * mask).sum() / raw.shape[0]
+    # -- the conditional loss ----------------------------------------------------------
+    def _cond_loss(self, raw: torch.Tensor, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy between the generated category of each row's chosen column and the one asked for."""
+        block = self.layout_.categorical_block[column]  # (B,) block number of each row's chosen column
+        rows = torch.arange(len(raw), device=raw.device)
+        chosen = raw[rows, self.layout_.block_offset[block] + category]  # logit of the category asked for
+        return (self.layout_.block_logsumexp(raw)[rows, block] - chosen).sum() / len(raw)
 
     # -- training --------------------------------------------------------------
     def fit(self, table: pd.DataFrame) -> "CTGAN":
@@ -222,17 +312,21 @@ class CTGAN:
             torch.manual_seed(self.seed)
             # 1. encode the table once; from here on everything is a tensor on `device`
             started = time.perf_counter()
-            self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size).fit(table, seed=self.seed)
+            self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size, max_categories=self.max_categories)
+            self.transformer_.fit(table, seed=self.seed)
             data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
             self.sampler_ = CondSampler(data, self.transformer_.categorical_blocks())
+            self.layout_ = BlockLayout(self.transformer_, device)
             self.transform_seconds_ = time.perf_counter() - started
             data_dim, cond_dim = data.shape[1], self.sampler_.cond_dim
+            conditional = self.sampler_.n_blocks > 0
 
             # 2. networks and optimisers (betas and weight decay as in the paper's code)
             self.generator_ = Generator(self.embedding_dim + cond_dim, self.generator_dim, data_dim).to(device)
             discriminator = Discriminator(data_dim + cond_dim, self.discriminator_dim, self.pac).to(device)
-            opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
-            opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
+            adam = dict(betas=(0.5, 0.9), weight_decay=1e-6, fused=device.type in ("cpu", "cuda"))
+            opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.generator_lr, **adam)
+            opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.discriminator_lr, **adam)
 
             B = self.batch_size
             steps_per_epoch = max(len(data) // B, 1)
@@ -242,27 +336,36 @@ class CTGAN:
                 for _ in range(steps_per_epoch):
                     # 3. discriminator step(s): real rows drawn to match a random cond vector
                     for _ in range(self.discriminator_steps):
-                        cond, _, rows = self._sample_cond(B)
-                        z = torch.randn(B, self.embedding_dim, device=device)
-                        fake = self._activate(self.generator_(torch.cat([z, cond], 1)), hard=False)
-                        real = data[rows] if rows is not None else data[torch.randint(len(data), (B,), device=device)]
+                        if conditional:
+                            column, category, rows = self.sampler_.sample_indices(B)
+                            cond = self.sampler_.cond_vector(column, category)
+                        else:
+                            rows, cond = torch.randint(len(data), (B,), device=device), data.new_zeros(B, 0)
+                        with torch.no_grad():  # the generator is not updated here: no graph through it
+                            fake = self.layout_.gumbel_softmax(self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1)), 0.2)
                         # the real rows are paired with their own cond vector, shuffled like ctgan does
                         perm = torch.randperm(B, device=device)
-                        fake_in, real_in = torch.cat([fake, cond], 1), torch.cat([real[perm], cond[perm]], 1)
-                        loss_d = discriminator(fake_in).mean() - discriminator(real_in).mean()
+                        fake_in, real_in = torch.cat([fake, cond], 1), torch.cat([data[rows[perm]], cond[perm]], 1)
+                        scores = discriminator(torch.cat([fake_in, real_in]))  # one pass: (2B/pac, 1)
+                        loss_d = scores[: B // self.pac].mean() - scores[B // self.pac :].mean()
                         penalty = discriminator.gradient_penalty(real_in, fake_in)
                         opt_d.zero_grad(set_to_none=True)
                         (loss_d + penalty).backward()
                         opt_d.step()
 
                     # 4. generator step: fool the discriminator and honour the cond vector
-                    cond, mask, _ = self._sample_cond(B)
-                    z = torch.randn(B, self.embedding_dim, device=device)
-                    raw = self.generator_(torch.cat([z, cond], 1))
-                    fake = self._activate(raw, hard=False)
+                    if conditional:
+                        column, category, _ = self.sampler_.sample_indices(B)
+                        cond = self.sampler_.cond_vector(column, category)
+                    else:
+                        cond = data.new_zeros(B, 0)
+                    raw = self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1))
+                    fake = self.layout_.gumbel_softmax(raw, 0.2)
+                    discriminator.requires_grad_(False)  # only the gradient w.r.t. its input is needed
                     loss_g = -discriminator(torch.cat([fake, cond], 1)).mean()
-                    if mask is not None:
-                        loss_g = loss_g + self._cond_loss(raw, cond, mask)
+                    discriminator.requires_grad_(True)
+                    if conditional:
+                        loss_g = loss_g + self._cond_loss(raw, column, category)
                     opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
                     opt_g.step()
@@ -272,74 +375,48 @@ class CTGAN:
         self.generator_.eval()
         return self
 
-    def _sample_cond(self, batch: int):
-        if not self.sampler_.n_blocks:
-            return torch.zeros(batch, 0, device=self.device), None, None
-        return self.sampler_.sample(batch)
-
     # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> pd.DataFrame:
-        """Generate `n` rows. `conditions={"income": ">50K"}` fixes one categorical column exactly."""
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None, start: int = 0) -> pd.DataFrame:
+        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
+
+        The rarest conditioned category goes into the cond vector; further
+        conditioned columns are met by rejection (see `synth.models.tabular`).
+        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
+        start=5)` is rows 5..14 of `sample(15, seed=s)`.
+        """
         self._check_fitted()
-        if n < 1:
-            raise GeneratorInputError(f"n must be a positive number of rows, got {n}")
-        fixed = self._fixed_condition(conditions)
+        check_rows(n, start)
+        fixed = Conditions(self.transformer_, conditions, "CTGAN") if conditions else None
+        seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-        chunks, B = [], max(self.batch_size, 1000)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(seed)
-            for start in range(0, n, B):
-                size = min(B, n - start)
-                cond = self._sampling_cond(size, fixed)
-                z = torch.randn(size, self.embedding_dim, device=device)
-                out = self._activate(self.generator_(torch.cat([z, cond], 1)), hard=True)
-                if fixed is not None:  # exact: the conditioned block is the condition
-                    _, offset, width, index = fixed
-                    out[:, offset : offset + width] = F.one_hot(torch.full((size,), index, device=device), width).float()
-                chunks.append(out.cpu().numpy())
-        return self.transformer_.inverse_transform(np.concatenate(chunks))
+        first, last = start // SAMPLE_BLOCK_ROWS, (start + n - 1) // SAMPLE_BLOCK_ROWS
+        frames = []
+        with torch.no_grad():
+            for block in range(first, last + 1):
+                generator = block_generator(seed, block, device)
+                out = self._sample_block(SAMPLE_BLOCK_ROWS, fixed, generator)
+                lo = max(start - block * SAMPLE_BLOCK_ROWS, 0)
+                hi = min(start + n - block * SAMPLE_BLOCK_ROWS, SAMPLE_BLOCK_ROWS)
+                # decode the whole block, then slice: the draws that fill a capped column's rare bucket
+                # then do not depend on where a chunk starts
+                rows = self.transformer_.inverse_transform(out.cpu().numpy(), rng=np.random.default_rng(generator.initial_seed()))
+                frames.append(rows.iloc[lo:hi])
+        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
-    def _fixed_condition(self, conditions: dict[str, Any] | None):
-        if not conditions:
-            return None
-        blocks = {name: (b, offset, width) for b, (name, offset, width) in enumerate(self.transformer_.categorical_blocks())}
-        problems = []
-        for column in conditions:
-            if column not in blocks:
-                problems.append(f"{column!r} is not a categorical column of this model (categorical: {sorted(blocks)})")
-        if len(conditions) > 1:
-            problems.append("CTGAN conditions on one column at a time; pass a single column")
-        if problems:
-            raise GeneratorInputError("; ".join(problems))
-        column, value = next(iter(conditions.items()))
-        b, offset, width = blocks[column]
-        categories = next(c for c in self.transformer_.columns_ if c.name == column).state["categories"]
-        if value not in categories:
-            raise GeneratorInputError(f"condition {column}={value!r}: not a category seen in training; known: {categories}")
-        return b, offset, width, categories.index(value)
-
-    def _sampling_cond(self, size: int, fixed) -> torch.Tensor:
-        """Cond vectors at sampling time: by the real category frequencies, or the fixed condition."""
+    def _sample_block(self, size: int, fixed: Conditions | None, generator: torch.Generator) -> torch.Tensor:
+        """(size, D) activated rows: cond vector → generator → tanh and one-hot samples; conditions set exactly."""
         device = torch.device(self.device)
-        cond = torch.zeros(size, self.sampler_.cond_dim, device=device)
-        if not self.sampler_.n_blocks:
-            return cond
-        if fixed is not None:
-            b, _, _, index = fixed
-            cond[:, int(self.sampler_.block_start[b]) + index] = 1.0
-            return cond
-        column = torch.randint(self.sampler_.n_blocks, (size,), device=device)
-        start = self.sampler_.block_start[column]
-        width = self.sampler_.block_width[column]
-        probs = torch.zeros(size, int(self.sampler_.block_width.max()), device=device)
-        counts = self.sampler_.count
-        for b in range(self.sampler_.n_blocks):
-            s, w = int(self.sampler_.block_start[b]), int(self.sampler_.block_width[b])
-            probs[column == b, :w] = counts[s : s + w] / counts[s : s + w].sum()
-        category = torch.multinomial(probs, 1).squeeze(1).clamp(max=width - 1)
-        cond[torch.arange(size, device=device), start + category] = 1.0
-        return cond
+        primary = None if fixed is None else (fixed.primary.block, fixed.primary.index)
+
+        def propose(m: int, g: torch.Generator) -> torch.Tensor:
+            cond = self.sampler_.sampling_cond(m, g, primary)
+            z = torch.randn(m, self.embedding_dim, device=device, generator=g)
+            return self.generator_(torch.cat([z, cond], 1))
+
+        if fixed is None:
+            return self.layout_.sample(propose(size, generator), generator)
+        raw = draw_conditioned(propose, self.layout_, fixed, size, generator, describe=str(fixed))
+        return fixed.overwrite(self.layout_.sample(raw, generator))
 
     # -- persistence -----------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -361,26 +438,11 @@ class CTGAN:
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
         model.transformer_ = DataTransformer.from_state_dict(config["transformer"])
         # Sampling needs only the category counts, which the transformer's state holds.
-        model.sampler_ = _CountSampler(model.transformer_, torch.device(device))
+        model.sampler_ = CondSampler.from_counts(model.transformer_, device)
+        model.layout_ = BlockLayout(model.transformer_, device)
         data_dim = model.transformer_.output_dim
         model.generator_ = Generator(model.embedding_dim + model.sampler_.cond_dim, model.generator_dim, data_dim)
         load_module(model.generator_, folder, WEIGHTS_NAME).to(device).eval()
         model.loss_history_, model.transform_seconds_ = [], 0.0
         return model
 
-
-class _CountSampler:
-    """What sampling needs of `CondSampler`, rebuilt from saved category counts."""
-
-    def __init__(self, transformer: DataTransformer, device: torch.device):
-        blocks = transformer.categorical_blocks()
-        counts = [
-            torch.tensor(next(c for c in transformer.columns_ if c.name == name).state["frequencies"], dtype=torch.float32)
-            for name, _, _ in blocks
-        ]
-        self.n_blocks = len(blocks)
-        self.cond_dim = sum(w for _, _, w in blocks)
-        widths = torch.tensor([w for _, _, w in blocks], dtype=torch.long)
-        self.block_width = widths.to(device)
-        self.block_start = (torch.cumsum(widths, 0) - widths).to(device)
-        self.count = torch.cat(counts).to(device) if counts else torch.zeros(0, device=device)

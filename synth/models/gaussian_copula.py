@@ -20,10 +20,20 @@ its encodings follow SDV's GaussianCopulaSynthesizer:
 - missing values of a numeric column: an extra "is missing" copula column
   (interval trick again); missing rows score 0 in the numeric column itself.
 
-Conditioning on one categorical column is exact: its score is drawn from the
-standard normal truncated to the category's interval, the other scores from
-the Gaussian conditional on it (Schur complement), so every row holds the
-condition and the rest follow the dependence the copula learned.
+Conditioning on categorical columns is exact: the conditioned scores are
+drawn from the Gaussian truncated to their categories' intervals (one
+column: directly; several: by Gibbs sampling, one truncated normal per
+column given the others, `GIBBS_SWEEPS` sweeps), the other scores from the
+Gaussian conditional on them (Schur complement), so every row holds the
+conditions and the rest follow the dependence the copula learned.
+
+A categorical column with more than `max_categories` values keeps the most
+frequent ones and pools the rest into one interval, decoded back to a pooled
+value by its frequency, as the neural generators' transformer does.
+
+Sampling runs in blocks of `BLOCK_ROWS` rows, block j from its own NumPy
+generator seeded by (seed, j), so `sample(n, seed=s)` gives the same rows
+however a large output is split (`start=`).
 
 Everything learned is plain numbers in `config.json` plus the correlation
 matrix in safetensors: no rows, no pickle. Computation is NumPy on the CPU
@@ -40,11 +50,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import special, stats
+from scipy import special
 
 from synth.errors import GeneratorInputError, ModelError
 from synth.models.io import read_config, save_tensors, write_config
-from synth.transformer import _column_kind, _datetime_resolution, _to_python
+from synth.models.tabular import category_position, check_rows, fresh_seed, same_value
+from synth.transformer import (
+    MAX_CATEGORIES,
+    _column_kind,
+    _datetime_resolution,
+    _pool_rare,
+    _to_python,
+    categorical_dtype,
+    numeric_values,
+    restore_categories,
+    restore_datetimes,
+)
 
 WEIGHTS_NAME = "copula.safetensors"
 # Uniforms are kept this far from 0 and 1 so Φ⁻¹ stays finite.
@@ -53,17 +74,13 @@ EPS = 1e-6
 # education and education-num) would otherwise make it singular.
 MIN_EIGENVALUE = 1e-6
 ROWS_PER_QUANTILE = 10
+#: Gibbs sweeps over the conditioned scores when several columns are conditioned.
+GIBBS_SWEEPS = 20
+#: Rows per seeded sampling block (row i belongs to block i // BLOCK_ROWS).
+BLOCK_ROWS = 4096
 
 
 # -- marginals: a column <-> uniforms in (0, 1) ------------------------------------
-def _numeric_values(series: pd.Series) -> np.ndarray:
-    """Float64 values with NaN for missing; datetimes as seconds since the epoch (as the transformer does)."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
-        return np.where(series.isna(), np.nan, as_int / 1e9)
-    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
-
-
 def _frequency_table(series: pd.Series) -> dict[str, list]:
     """Categories by descending frequency (ties by value, so it is reproducible) and their counts."""
     counts = series.value_counts(dropna=False, sort=False)
@@ -77,13 +94,16 @@ def _interval_bounds(frequencies: list[int]) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
 
 
-def _category_index(series: pd.Series, categories: list) -> np.ndarray:
-    """Position of each value in `categories`; missing values go to the `None` category."""
+def _category_index(series: pd.Series, categories: list, rare_values: list | None = None) -> np.ndarray:
+    """Position of each value in `categories`; missing values go to the `None` category, pooled rare values after the last."""
     known = [c for c in categories if c is not None]
     position = np.array([categories.index(c) for c in known], dtype=np.int64)
-    codes = pd.Categorical(series, categories=known).codes.astype(np.int64)  # -1: missing
+    codes = pd.Categorical(series, categories=known).codes.astype(np.int64)  # -1: missing (or pooled)
     null_index = categories.index(None) if None in categories else 0
-    return np.where(codes >= 0, position[codes.clip(min=0)] if len(position) else 0, null_index)
+    index = np.where(codes >= 0, position[codes.clip(min=0)] if len(position) else 0, null_index)
+    if rare_values:
+        index = np.where((codes < 0) & series.isin(rare_values).to_numpy(), len(categories), index)
+    return index
 
 
 def _interval_uniforms(index: np.ndarray, frequencies: list[int], rng: np.random.Generator) -> np.ndarray:
@@ -134,16 +154,18 @@ def _empirical_cdf(points: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
     return np.where(i == 0, 0.0, np.where(i == q, 1.0, cdf))
 
 
-def _fit_marginal(name: str, series: pd.Series, n_quantiles: int) -> dict[str, Any]:
+def _fit_marginal(name: str, series: pd.Series, n_quantiles: int, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """What one column's marginal needs, as JSON: quantile points or category frequencies, dtype, range."""
     if _column_kind(series) == "categorical":
-        if pd.api.types.is_bool_dtype(series):
-            dtype = "bool"
-        else:
-            dtype = "category" if isinstance(series.dtype, pd.CategoricalDtype) else "object"
-        return {"name": name, "kind": "categorical", "dtype": dtype, **_frequency_table(series)}
+        dtype = categorical_dtype(series)
+        table = _frequency_table(series)
+        if len(table["categories"]) > max_categories:  # the last interval pools the rarest values
+            table = _pool_rare(name, table["categories"], table["frequencies"], max_categories)
+        if dtype == "category":
+            table["dtype_categories"] = [_to_python(c) for c in series.cat.categories]
+        return {"name": name, "kind": "categorical", "dtype": dtype, **table}
     is_datetime = pd.api.types.is_datetime64_any_dtype(series)
-    values = _numeric_values(series)
+    values = numeric_values(series)
     isnull = np.isnan(values)
     present = values[~isnull]
     # q - 2 bins of at least ROWS_PER_QUANTILE rows; below that only the range is kept
@@ -153,7 +175,7 @@ def _fit_marginal(name: str, series: pd.Series, n_quantiles: int) -> dict[str, A
     return {
         "name": name,
         "kind": "numeric",
-        "dtype": "datetime64[ns]" if is_datetime else ("Int64" if integer and has_nulls else str(series.dtype)),
+        "dtype": str(series.dtype),  # a column with missing integers is already a nullable Int dtype
         # points[0] and points[-1] are the column's min and max, so decoded values stay in range
         "quantiles": _quantile_points(present, q).tolist(),
         "integer": bool(integer),
@@ -166,8 +188,9 @@ def _fit_marginal(name: str, series: pd.Series, n_quantiles: int) -> dict[str, A
 def _encode_marginal(marginal: dict[str, Any], series: pd.Series, rng: np.random.Generator) -> list[np.ndarray]:
     """The column's uniforms: one array, or two for a numeric column with an "is missing" indicator."""
     if marginal["kind"] == "categorical":
-        return [_interval_uniforms(_category_index(series, marginal["categories"]), marginal["frequencies"], rng)]
-    values = _numeric_values(series)
+        index = _category_index(series, marginal["categories"], marginal.get("rare_values"))
+        return [_interval_uniforms(index, marginal["frequencies"], rng)]
+    values = numeric_values(series)
     isnull = np.isnan(values)
     points = np.asarray(marginal["quantiles"])
     x = np.where(isnull, points[0], values)
@@ -182,17 +205,22 @@ def _encode_marginal(marginal: dict[str, Any], series: pd.Series, rng: np.random
     return out
 
 
-def _decode_marginal(marginal: dict[str, Any], u: list[np.ndarray]) -> pd.Series:
+def _decode_marginal(marginal: dict[str, Any], u: list[np.ndarray], rng: np.random.Generator) -> pd.Series:
     """Uniforms back to a column of the original dtype (ints stay ints, Int64 when nulls, rounded datetimes)."""
     dtype = marginal["dtype"]
     if marginal["kind"] == "categorical":
-        categories = np.asarray(marginal["categories"], dtype=object)
-        series = pd.Series(categories[_interval_lookup(u[0], marginal["frequencies"])], dtype=object)
-        if dtype == "bool":
-            return series.astype("boolean") if series.isna().any() else series.astype(bool)
-        if dtype == "category":
-            return series.astype(pd.CategoricalDtype([c for c in marginal["categories"] if c is not None]))
-        return series
+        categories = np.asarray(marginal["categories"] + [None], dtype=object)  # the extra slot: pooled, filled below
+        index = _interval_lookup(u[0], marginal["frequencies"])
+        values = categories[index]
+        if marginal.get("rare_values"):
+            rare = index == len(marginal["categories"])
+            weights = np.asarray(marginal["rare_frequencies"], dtype=np.float64)
+            pool = np.asarray(marginal["rare_values"], dtype=object)
+            values[rare] = pool[rng.choice(len(pool), int(rare.sum()), p=weights / weights.sum())]
+        declared = marginal.get("dtype_categories") or [
+            c for c in marginal["categories"] + marginal.get("rare_values", []) if c is not None
+        ]
+        return restore_categories(pd.Series(values, dtype=object), dtype, declared)
     points = np.asarray(marginal["quantiles"])
     values = np.interp(u[0], _levels(len(points)), points)
     is_datetime = dtype.startswith("datetime64")
@@ -206,13 +234,28 @@ def _decode_marginal(marginal: dict[str, Any], u: list[np.ndarray]) -> pd.Series
         missing = np.asarray(marginal["missing"]["categories"], dtype=bool)
         series[missing[_interval_lookup(u[1], marginal["missing"]["frequencies"])]] = np.nan
     if is_datetime:
-        return pd.to_datetime(series.astype("Int64"), unit="us").astype(dtype)
+        return restore_datetimes(series, dtype)
     return series.astype(dtype)
 
 
 def _width(marginal: dict[str, Any]) -> int:
     """Copula columns a table column occupies: 2 for a numeric column with missing values, else 1."""
     return 2 if marginal["kind"] == "numeric" and marginal["missing"] is not None else 1
+
+
+def _truncated_normal(lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One standard normal draw per row, truncated to [lower, upper], by inverting the CDF.
+
+    An interval in the upper tail is mirrored into the lower tail first, where
+    Φ keeps full relative precision (down to about -37), so far-out intervals
+    stay exact; about 8 times faster than `scipy.stats.truncnorm` on 100k rows.
+    """
+    flip = lower > 0
+    lo, hi = np.where(flip, -upper, lower), np.where(flip, -lower, upper)
+    p_lo, p_hi = special.ndtr(lo), special.ndtr(hi)
+    z = special.ndtri(p_lo + rng.random(len(lo)) * (p_hi - p_lo))
+    z = np.clip(np.where(np.isfinite(z), z, hi), lo, hi)  # an interval beyond Φ's range collapses onto its edge
+    return np.where(flip, -z, z)
 
 
 def _matrix_sqrt(covariance: np.ndarray) -> np.ndarray:
@@ -226,14 +269,16 @@ class GaussianCopula:
 
     kind = "gaussian_copula"
 
-    def __init__(self, n_quantiles: int = 200, device: str = "cpu", seed: int = 0, verbose: bool = True):
+    def __init__(self, n_quantiles: int = 200, max_categories: int = MAX_CATEGORIES, device: str = "cpu", seed: int = 0,
+                 verbose: bool = True):
         self.n_quantiles = n_quantiles
+        self.max_categories = max_categories
         self.device = device
         self.seed = seed
         self.verbose = verbose  # part of the shared contract; fitting has no loop worth a progress bar
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"n_quantiles": self.n_quantiles}
+        return {"n_quantiles": self.n_quantiles, "max_categories": self.max_categories}
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, table: pd.DataFrame) -> "GaussianCopula":
@@ -243,6 +288,8 @@ class GaussianCopula:
             problems.append(f"cannot fit on a table of shape {table.shape}: a correlation needs at least two rows and one column")
         if isinstance(self.n_quantiles, bool) or not isinstance(self.n_quantiles, (int, np.integer)) or self.n_quantiles < 2:
             problems.append(f"n_quantiles must be an integer of at least 2, got {self.n_quantiles!r}")
+        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer)) or self.max_categories < 2:
+            problems.append(f"max_categories must be an integer of at least 2, got {self.max_categories!r}")
         for name in table.columns:
             if table[name].isna().all():
                 problems.append(f"column {name!r} is entirely missing; drop it from the source or fill it")
@@ -252,7 +299,7 @@ class GaussianCopula:
 
         # 1. marginals, then every value as a uniform in (0, 1) and a normal score
         started = time.perf_counter()
-        self.marginals_ = [_fit_marginal(name, table[name], self.n_quantiles) for name in table.columns]
+        self.marginals_ = [_fit_marginal(name, table[name], self.n_quantiles, self.max_categories) for name in table.columns]
         uniforms = [u for m in self.marginals_ for u in _encode_marginal(m, table[m["name"]], rng)]
         scores = special.ndtri(np.column_stack(uniforms).clip(EPS, 1 - EPS))  # (n_rows, d)
         self.transform_seconds_ = time.perf_counter() - started
@@ -267,65 +314,110 @@ class GaussianCopula:
         return self
 
     # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> pd.DataFrame:
-        """Generate `n` rows. `conditions={"income": ">50K"}` fixes one categorical column exactly."""
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None, start: int = 0) -> pd.DataFrame:
+        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
+
+        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
+        start=5)` is rows 5..14 of `sample(15, seed=s)`. The global RNGs are never touched.
+        """
         self._check_fitted()
-        if n < 1:
-            raise GeneratorInputError(f"n must be a positive number of rows, got {n}")
-        fixed = self._fixed_condition(conditions)
-        rng = np.random.default_rng(seed)  # None: fresh entropy; the global RNGs are never touched
+        check_rows(n, start)
+        fixed = self._fixed_conditions(conditions)
+        seed = fresh_seed() if seed is None else seed
+        frames = []
+        for block in range(start // BLOCK_ROWS, (start + n - 1) // BLOCK_ROWS + 1):
+            rng = np.random.default_rng([seed % 2**63, block])
+            lo = max(start - block * BLOCK_ROWS, 0)
+            hi = min(start + n - block * BLOCK_ROWS, BLOCK_ROWS)
+            # the whole block is decoded before slicing: pooled values are drawn from `rng` too
+            rows = self._decode(self._draw_scores(BLOCK_ROWS, fixed, rng), fixed, rng)
+            frames.append(rows.iloc[lo:hi])
+        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def _draw_scores(self, n: int, fixed: list[tuple[int, float, float]], rng: np.random.Generator) -> np.ndarray:
+        """(n, d) normal scores: z ~ N(0, Σ), or conditioned on the fixed scores lying in their categories' intervals."""
         d = len(self.correlation_)
-        if fixed is None:
-            # 1. z ~ N(0, Σ)
-            z = rng.standard_normal((n, d)) @ _matrix_sqrt(self.correlation_).T  # (n, d)
-        else:
-            # 1. the conditioned score from N(0, 1) truncated to the category's interval ...
-            slot, lower, upper = fixed
-            z = np.empty((n, d))
-            z[:, slot] = stats.truncnorm.rvs(special.ndtri(lower), special.ndtri(upper), size=n, random_state=rng)
-            # ... the others from N(Σ_oc z_c, Σ_oo - Σ_oc Σ_co) (Σ_cc = 1, a correlation)
-            others = np.arange(d) != slot
-            cross = self.correlation_[others, slot]  # (d-1,)
-            conditional = self.correlation_[np.ix_(others, others)] - np.outer(cross, cross)
-            z[:, others] = z[:, [slot]] * cross + rng.standard_normal((n, d - 1)) @ _matrix_sqrt(conditional).T
-        # 2. u = Φ(z), then each column's inverse CDF or interval lookup
+        if not fixed:
+            return rng.standard_normal((n, d)) @ _matrix_sqrt(self.correlation_).T
+        # 1. the conditioned scores: N(0, Σ_cc) truncated to the intervals
+        slots = np.array([slot for slot, _, _ in fixed])
+        lower = special.ndtri(np.array([lo for _, lo, _ in fixed]))  # -inf for an interval starting at 0
+        upper = special.ndtri(np.array([hi for _, _, hi in fixed]))
+        z_c = self._truncated_scores(n, self.correlation_[np.ix_(slots, slots)], lower, upper, rng)
+        # 2. the others from N(Σ_oc Σ_cc⁻¹ z_c, Σ_oo - Σ_oc Σ_cc⁻¹ Σ_co)
+        z = np.empty((n, d))
+        z[:, slots] = z_c
+        others = np.setdiff1d(np.arange(d), slots)
+        if len(others):
+            cross = self.correlation_[np.ix_(others, slots)]  # (o, c)
+            weights = np.linalg.solve(self.correlation_[np.ix_(slots, slots)], cross.T).T  # Σ_oc Σ_cc⁻¹
+            conditional = self.correlation_[np.ix_(others, others)] - weights @ cross.T
+            z[:, others] = z_c @ weights.T + rng.standard_normal((n, len(others))) @ _matrix_sqrt(conditional).T
+        return z
+
+    @staticmethod
+    def _truncated_scores(n: int, sigma: np.ndarray, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(n, k) draws of N(0, sigma) truncated to the box [lower, upper]: exact for k = 1, Gibbs sampling for more."""
+        k = len(sigma)
+        if k == 1:
+            return _truncated_normal(np.full(n, lower[0]), np.full(n, upper[0]), rng)[:, None]
+        precision = np.linalg.inv(sigma)
+        # start inside the box: each score at its interval's middle quantile
+        z = np.tile(special.ndtri((special.ndtr(lower) + special.ndtr(upper)) / 2), (n, 1))
+        for _ in range(GIBBS_SWEEPS):
+            for j in range(k):
+                # z_j | z_-j ~ N(-Σ_{i≠j} P_ji z_i / P_jj, 1 / P_jj), truncated to its interval
+                sd = 1 / np.sqrt(precision[j, j])
+                mean = -(z @ precision[j] - precision[j, j] * z[:, j]) / precision[j, j]
+                z[:, j] = mean + sd * _truncated_normal((lower[j] - mean) / sd, (upper[j] - mean) / sd, rng)
+        return z
+
+    def _decode(self, z: np.ndarray, fixed: list[tuple[int, float, float]], rng: np.random.Generator) -> pd.DataFrame:
+        """u = Φ(z), then each column's inverse CDF or interval lookup."""
         u = special.ndtr(z)
-        if fixed is not None:  # exact: decode the conditioned column from its interval's middle
-            u[:, fixed[0]] = (fixed[1] + fixed[2]) / 2
+        for slot, lower, upper in fixed:  # exact: decode each conditioned column from its interval's middle
+            u[:, slot] = (lower + upper) / 2
         columns, slot = {}, 0
         for marginal in self.marginals_:
             width = _width(marginal)
-            columns[marginal["name"]] = _decode_marginal(marginal, [u[:, slot + i] for i in range(width)])
+            columns[marginal["name"]] = _decode_marginal(marginal, [u[:, slot + i] for i in range(width)], rng)
             slot += width
         return pd.DataFrame(columns)
 
-    def _fixed_condition(self, conditions: dict[str, Any] | None) -> tuple[int, float, float] | None:
-        """Check a condition and return (copula column, interval lower, interval upper), or None."""
+    def _fixed_conditions(self, conditions: dict[str, Any] | None) -> list[tuple[int, float, float]]:
+        """Check conditions and return (copula column, interval lower, interval upper) of each."""
         if not conditions:
-            return None
+            return []
         slots, slot = {}, 0
         for marginal in self.marginals_:
             if marginal["kind"] == "categorical":
                 slots[marginal["name"]] = (slot, marginal)
             slot += _width(marginal)
-        problems = []
-        for column in conditions:
+        problems, fixed = [], []
+        for column, value in conditions.items():
             if column not in slots:
                 problems.append(f"{column!r} is not a categorical column of this model (categorical: {sorted(slots)})")
-        if len(conditions) > 1:
-            problems.append("the Gaussian copula conditions on one column at a time; pass a single column")
+                continue
+            slot, marginal = slots[column]
+            categories, frequencies = marginal["categories"], marginal["frequencies"]
+            # a category of a pandas Categorical may be declared but have no rows: it has no interval
+            seen = [c for c, f in zip(categories, frequencies) if f > 0]
+            index = category_position(categories, value)
+            if index is None or frequencies[index] == 0:
+                if any(same_value(value, rare) for rare in marginal.get("rare_values", [])):
+                    problems.append(
+                        f"condition {column}={value!r}: this value is one of the {len(marginal['rare_values'])} rare values "
+                        f"the model pooled into one interval (the column was capped at max_categories={len(categories)}); "
+                        f"condition on a kept category or fit with a larger max_categories"
+                    )
+                else:
+                    problems.append(f"condition {column}={value!r}: not a category seen in training; known: {seen}")
+                continue
+            edges = _interval_bounds(frequencies)
+            fixed.append((slot, float(edges[index]), float(edges[index + 1])))
         if problems:
-            raise GeneratorInputError("; ".join(problems))
-        column, value = next(iter(conditions.items()))
-        slot, marginal = slots[column]
-        categories, frequencies = marginal["categories"], marginal["frequencies"]
-        # a category of a pandas Categorical may be declared but have no rows: it has no interval
-        seen = [c for c, f in zip(categories, frequencies) if f > 0]
-        if value not in seen:
-            raise GeneratorInputError(f"condition {column}={value!r}: not a category seen in training; known: {seen}")
-        edges = _interval_bounds(frequencies)
-        index = categories.index(value)
-        return slot, float(edges[index]), float(edges[index + 1])
+            raise GeneratorInputError("GaussianCopula: " + "; ".join(problems))
+        return fixed
 
     # -- persistence -----------------------------------------------------------
     def _check_fitted(self) -> None:
