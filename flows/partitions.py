@@ -45,7 +45,9 @@ def sample_partition(
     from synth.sampling import sample_to_parquet
     from validation.expectations import build_schema_suite, validate_suite
 
-    torch.set_num_threads(1)  # one core per worker process; the cluster gives the parallelism
+    # one core per worker; the cluster gives the parallelism. (For in-process workers this binds
+    # only this worker thread: torch's OpenMP thread count is per thread, the flow's is untouched.)
+    torch.set_num_threads(1)
     suite = build_schema_suite(reference, null_tolerance=null_tolerance, constraints=constraints)
     failed: dict[str, str] = {}  # check name -> first failure line
 
@@ -101,18 +103,22 @@ def partition_check(outcome: dict[str, Any]) -> CheckResult:
 
 
 def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:
-    """A random sample of about `rows` rows spread evenly over the parts, read one row group at a time."""
+    """A random sample of exactly `rows` rows (all, if fewer) spread evenly over the parts, read one row group at a time."""
     import numpy as np
     import pyarrow.parquet as pq
 
     groups = [(pq.ParquetFile(p), g) for p in sorted(Path(folder).glob("part-*.parquet"))
               for g in range(pq.ParquetFile(p).num_row_groups)]
-    counts = [f.metadata.row_group(g).num_rows for f, g in groups]
-    total = sum(counts)
+    counts = np.array([f.metadata.row_group(g).num_rows for f, g in groups])
+    rows = min(rows, int(counts.sum()))
+    # shared in proportion to the row groups' sizes, by largest remainder, so the sizes add up to `rows`
+    share = rows * counts / counts.sum()
+    takes = np.floor(share).astype(int)
+    takes[np.argsort(-(share - takes), kind="stable")[: rows - takes.sum()]] += 1
     rng = np.random.default_rng(seed)
     pieces = []
-    for (file, group), count in zip(groups, counts):
-        take = min(count, max(1, round(rows * count / total)))
-        table = file.read_row_group(group).to_pandas()
-        pieces.append(table.iloc[np.sort(rng.choice(count, take, replace=False))])
+    for (file, group), count, take in zip(groups, counts, takes):
+        if take:
+            table = file.read_row_group(group).to_pandas()
+            pieces.append(table.iloc[np.sort(rng.choice(count, take, replace=False))])
     return pd.concat(pieces, ignore_index=True)

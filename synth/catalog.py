@@ -110,9 +110,37 @@ def load(name: str, version: str | None = None, root: str | Path | None = None) 
     Only complete, gate-passed versions are read; the catalog root defaults to
     the SYNTH_CATALOG_ROOT setting.
     """
+    from synth.errors import CatalogError
+
     folder = version_folder(name, version, root)
-    single = folder / "data.parquet"
-    return pd.read_parquet(single if single.is_file() else folder / "data")  # data/: a partitioned dataset
+    single, parts = folder / "data.parquet", folder / "data"  # data/: a partitioned dataset
+    if single.is_file() or parts.is_dir():
+        return pd.read_parquet(single if single.is_file() else parts)
+    if (folder / IMAGES_FILE).is_file():
+        raise CatalogError(f"{name} {folder.name} is an image dataset; load it with catalog.load_images({name!r})")
+    raise CatalogError(f"{folder} holds neither data.parquet nor data/: not a complete tabular version")
+
+
+#: The array file of a published image version (layout: `synth.images.layout`).
+IMAGES_FILE = "images.npz"
+
+
+def load_images(name: str, version: str | None = None, root: str | Path | None = None, transform=None):
+    """The images of a published image dataset as a torch `Dataset` of (image, label) pairs.
+
+    Each image is a float tensor (C, H, W) in [0, 1] (`transform`, if given, is
+    applied to it), each label an int; `dataset.class_names[label]` names it.
+    Reads `images.npz` of the LATEST (or the given) complete, gate-passed version.
+    """
+    from synth.errors import CatalogError
+
+    folder = version_folder(name, version, root)
+    if not (folder / IMAGES_FILE).is_file():
+        hint = f"; it is a table, load it with catalog.load({name!r})" if (folder / "data.parquet").is_file() or (folder / "data").is_dir() else ""
+        raise CatalogError(f"{name} {folder.name} has no {IMAGES_FILE}, so it is not an image dataset{hint}")
+    from synth.images.dataset import ImageDataset
+
+    return ImageDataset.from_published(folder, transform=transform)
 
 
 def model_folder(name: str, version: str | None = None, root: str | Path | None = None) -> Path:
@@ -120,28 +148,99 @@ def model_folder(name: str, version: str | None = None, root: str | Path | None 
     return version_folder(name, version, root) / "model"
 
 
-def summary(root: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per published version, newest first within each dataset, for `synth list`."""
+#: Where every gate outcome is logged, one JSON line per run: `<root>/.runs/<name>.jsonl`.
+#: Hidden, and outside the version folders, so readers never mistake a failed run for a version.
+RUNS_FOLDER = ".runs"
+#: The checks `synth list` shows, by column.
+KEY_SCORES = {"quality": "quality_score", "detection": "detection_auc", "dcr": "dcr_closer_to_training"}
+
+
+def record_run(root: str | Path, name: str, card: dict[str, Any], version: str | None, run_id: str | None = None) -> dict[str, Any]:
+    """Append one gate outcome (passed and published as `version`, or failed) to the dataset's runs log.
+
+    `card` is the card the run built (a failed run builds it too, it is just not
+    published). One short line per run, written with a single append.
+    """
+    checks = card.get("gate", {}).get("checks", [])
+    entry = {
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": name,
+        "passed": bool(card.get("gate", {}).get("passed")),
+        "version": version,
+        "generator": card.get("generator", {}).get("kind"),
+        "rows": card.get("output", {}).get("rows"),
+        "scores": {c["name"]: c["value"] for c in checks if c["name"] in KEY_SCORES.values()},
+        "epsilon": (card.get("privacy") or {}).get("epsilon"),
+        "failed_checks": [c["name"] for c in checks if c.get("required", True) and not c["passed"]],
+        "flow_run_id": run_id,
+    }
+    folder = Path(root) / RUNS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.jsonl", "a") as log:
+        log.write(json.dumps(entry, default=str) + "\n")
+    return entry
+
+
+def runs(name: str, root: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every recorded gate outcome of a dataset, oldest first (empty when none was logged)."""
+    path = root_folder(root) / RUNS_FOLDER / f"{name}.jsonl"
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash mid-write: skip it, keep the rest
+    return entries
+
+
+def summary(root: str | Path | None = None, all_failed: bool = False) -> list[dict[str, Any]]:
+    """One row per published version, plus failed runs, newest first within each dataset, for `synth list`.
+
+    Failed runs come from the runs log: by default those after the newest
+    published version (is the nightly failing now?); `all_failed` shows every
+    one. They have no version: nothing of theirs can be loaded.
+    """
     rows = []
     root = root_folder(root)
-    for name in datasets(root):
+    logged = sorted(p.stem for p in (root / RUNS_FOLDER).glob("*.jsonl")) if (root / RUNS_FOLDER).is_dir() else []
+    for name in sorted(set(datasets(root)) | set(logged)):
         latest = latest_version(root, name)
-        for version in reversed(versions_of(root, name)):
+        dataset_rows = []
+        for version in versions_of(root, name):
             card_path = root / name / version / "card.json"
             card = json.loads(card_path.read_text()) if card_path.is_file() else {}
             checks = {c["name"]: c["value"] for c in card.get("gate", {}).get("checks", [])}
-            rows.append({
+            dataset_rows.append({
+                "_at": str(card.get("published_at", "")),
                 "dataset": name,
                 "version": version + ("*" if version == latest else ""),
-                "published": str(card.get("published_at", "?"))[:16].replace("T", " "),
+                "when": str(card.get("published_at", "?"))[:16].replace("T", " "),
                 "generator": card.get("generator", {}).get("kind", "?"),
                 "rows": card.get("output", {}).get("rows"),
-                "quality": checks.get("quality_score"),
-                "detection": checks.get("detection_auc"),
-                "dcr": checks.get("dcr_closer_to_training"),
+                **{column: checks.get(check) for column, check in KEY_SCORES.items()},
                 "epsilon": (card.get("privacy") or {}).get("epsilon"),
                 "gate": "passed" if card.get("gate", {}).get("passed") else "FAILED",
             })
+        # recent: logged after the last passed run, and not before the newest version's card
+        newest = max((r["_at"] for r in dataset_rows), default="")
+        logged = runs(name, root)
+        last_passed = max((i for i, e in enumerate(logged) if e.get("passed")), default=-1)
+        for i, entry in enumerate(logged):
+            at = str(entry.get("run_at", ""))
+            if entry.get("passed") or (not all_failed and (i < last_passed or at < newest)):
+                continue
+            dataset_rows.append({
+                "_at": at, "dataset": name, "version": "-", "when": at[:16].replace("T", " ") or "?",
+                "generator": entry.get("generator") or "?",
+                "rows": entry.get("rows"),
+                **{column: (entry.get("scores") or {}).get(check) for column, check in KEY_SCORES.items()},
+                "epsilon": entry.get("epsilon"), "gate": "FAILED",
+            })
+        # newest first; within one second, the one recorded later first
+        order = sorted(range(len(dataset_rows)), key=lambda i: (dataset_rows[i]["_at"], i), reverse=True)
+        rows += [{k: v for k, v in dataset_rows[i].items() if k != "_at"} for i in order]
     return rows
 
 
@@ -250,13 +349,15 @@ def render_card(card: dict[str, Any]) -> str:
     """The dataset card as Markdown: how it was made and how it scored."""
     src, gen, split, out = card["source"], card["generator"], card["split"], card["output"]
     gate = card["gate"]
+    partitions = (f" ({out['partitions']} Parquet partitions, every row schema-checked; the other checks scored a random "
+                  f"{out['gate_sample_rows']:,} rows)" if out.get("partitions") else "")
     lines = [
         f"# {card['name']} {card['version']}",
         "",
         card.get("description") or "",
         "",
-        f"Published {card['published_at']}. Synthetic rows: **{out['rows']:,}** in `data.parquet`. "
-        f"Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
+        f"Published {card['published_at']}. Synthetic rows: **{out['rows']:,}** in `{out.get('file', 'data.parquet')}`"
+        f"{partitions}. Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
         "",
         *([f"Evidence: [report.html]({card['report']}) (checks and plots, self-contained) · "
            f"[Great Expectations Data Docs]({card['data_docs']})", ""] if card.get("report") else []),
@@ -272,6 +373,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in (gen.get("final_losses") or {}).items()),
         "- saved under `model/` as `config.json` + `generator.safetensors` (no pickle, no training rows)",
         "",
+        *_privacy_section(card),
         "## Timings (seconds)",
         "| " + " | ".join(card["timings"]) + " |",
         "|" + "---|" * len(card["timings"]),
@@ -286,5 +388,17 @@ def render_card(card: dict[str, Any]) -> str:
         lines.append(
             f"| {c['suite']} | {c['name']} | {'yes' if c['passed'] else '**no**'} | {c['value']} | {c['threshold']} | {detail} |"
         )
+    scored = (gate.get("details") or {}).get("scored") or {}
+    if scored:  # large outputs: which checks read every row and which a stated random sample
+        lines += ["", "## Rows scored", *(f"- {checks}: {rows}" for checks, rows in scored.items())]
     lines += ["", "## Package versions", ", ".join(f"{k} {v}" for k, v in card["packages"].items()), ""]
     return "\n".join(lines)
+
+
+def _privacy_section(card: dict[str, Any]) -> list[str]:
+    """The privacy ledger of a differentially private version (nothing for the others)."""
+    if not card.get("privacy"):
+        return []
+    from synth.privacy.ledger import ledger_markdown
+
+    return ledger_markdown(card["privacy"])

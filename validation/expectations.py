@@ -244,7 +244,9 @@ class GXSession:
 
         The pages are GX's own; they load Bootstrap and Vega from CDNs, so
         offline they show their content without styling (report.html is the
-        self-contained view).
+        self-contained view). GX copies its whole static folder into every
+        site (4 MB, mostly tutorial GIFs and fonts no page uses); assets no
+        page refers to are removed, since every published version carries one.
         """
         folder = Path(folder).resolve()
         self.context.add_data_docs_site(
@@ -256,7 +258,28 @@ class GXSession:
             },
         )
         self.context.build_data_docs(site_names=["gate"])
+        _drop_unused_static_assets(folder)
         return folder / "index.html"
+
+
+def _drop_unused_static_assets(site: Path) -> None:
+    """Delete files under `site/static` that no page (or stylesheet/script a page uses) names."""
+    static = site / "static"
+    assets = [p for p in static.rglob("*") if p.is_file()] if static.is_dir() else []
+    text = "".join(p.read_text(encoding="utf-8", errors="ignore") for p in site.rglob("*.html"))
+    used: set[Path] = set()
+    while True:  # a used stylesheet can name fonts or images in turn
+        found = [p for p in assets if p not in used and p.name in text]
+        if not found:
+            break
+        used.update(found)
+        text += "".join(p.read_text(encoding="utf-8", errors="ignore") for p in found if p.suffix in (".css", ".js"))
+    for asset in assets:
+        if asset not in used:
+            asset.unlink()
+    for directory in sorted((d for d in static.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def validate_suite(

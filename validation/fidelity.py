@@ -45,29 +45,95 @@ def quality_checks(
     shuffled columns keep every shape (0.99 on Adult) and lose the pairs
     (0.76). Both tables are scored on at most `max_rows` random rows each (the
     card states it), which keeps the gate fast on large tables.
+
+    sdmetrics averages pair trends only over the pairs that hold a
+    relationship in the real rows (|Pearson r| > 0.5 between two numbers,
+    association > 0.3 otherwise: its defaults; 13 of Adult's 105 pairs), so
+    independent pairs cannot dilute a broken one. When no pair qualifies
+    there is nothing to keep: `pair_trends` is then reported, not gating, and
+    the quality score is the column-shape score alone.
     """
-    from sdmetrics.reports.single_table import QualityReport
+    # sdmetrics' unified report (the single-table one is deprecated); one table, same scores and thresholds
+    from sdmetrics.reports import QualityReport
 
     real_s, synth_s = _subsample(real, max_rows, seed), _subsample(synthetic, max_rows, seed + 1)
     report = QualityReport()
-    report.generate(real_s, synth_s[real_s.columns], sdmetrics_metadata(real_s), verbose=False)
-    score = float(report.get_score())
-    properties = {row["Property"]: round(float(row["Score"]), 4) for _, row in report.get_properties().iterrows()}
+    report.generate({"table": real_s}, {"table": synth_s[real_s.columns]},
+                    {"tables": {"table": sdmetrics_metadata(real_s)}}, verbose=False)
+    properties = {row["Property"]: _rounded(row["Score"]) for _, row in report.get_properties().iterrows()}
+    shapes, pairs = properties.get("Column Shapes"), properties.get("Column Pair Trends")
+    score = _rounded(report.get_score())  # sdmetrics' mean of the properties it could score
+    pair_rows = _pair_trends(report.get_details("Column Pair Trends")) if len(real_s.columns) > 1 else []
+    counted = sum(p["counted"] for p in pair_rows)
     scored = f"scored on {len(real_s)} real and {len(synth_s)} synthetic rows"
-    shapes, pairs = properties.get("Column Shapes", float("nan")), properties.get("Column Pair Trends", float("nan"))
+    if pairs is None and not pair_rows:
+        pairs_detail = "one column: no pairs to score; report only"
+        quality_detail = f"column shapes {_fmt(shapes)} alone (no pair scored); {scored}"
+    elif pairs is None:
+        pairs_detail = (f"none of the {len(pair_rows)} column pairs has a real relationship strong enough to score "
+                        f"(|r| > {report.real_correlation_threshold} or association > {report.real_association_threshold}), "
+                        "so there is no trend to keep; report only")
+        quality_detail = f"column shapes {_fmt(shapes)} alone (no pair scored); {scored}"
+    else:
+        pairs_detail = (f"correlation / contingency similarity averaged over the {counted} of {len(pair_rows)} pairs with "
+                        f"a real relationship (|r| > {report.real_correlation_threshold}, association > "
+                        f"{report.real_association_threshold}); {scored}")
+        quality_detail = f"mean of column shapes {_fmt(shapes)} and pair trends {_fmt(pairs)}; {scored}"
     checks = [
-        CheckResult("fidelity", "quality_score", score >= min_quality, round(score, 4), min_quality,
-                    f"mean of column shapes {shapes:.3f} and pair trends {pairs:.3f}; {scored}"),
-        CheckResult("fidelity", "column_shapes", shapes >= min_column_shapes, round(shapes, 4), min_column_shapes,
+        CheckResult("fidelity", "quality_score", _at_least(score, min_quality), score, min_quality, quality_detail),
+        CheckResult("fidelity", "column_shapes", _at_least(shapes, min_column_shapes), shapes, min_column_shapes,
                     f"per-column KS / total-variation complements, averaged; {scored}"),
-        CheckResult("fidelity", "pair_trends", pairs >= min_pair_trends, round(pairs, 4), min_pair_trends,
-                    f"pairwise correlation / contingency similarity, averaged; {scored}"),
+        CheckResult("fidelity", "pair_trends", pairs is None or pairs >= min_pair_trends, pairs,
+                    min_pair_trends if pairs is not None else "report only", pairs_detail, required=pairs is not None),
     ]
     shape_rows = report.get_details("Column Shapes")
-    per_column = {str(r["Column"]): round(float(r["Score"]), 4) for _, r in shape_rows.iterrows()}
+    per_column = {str(r["Column"]): _rounded(r["Score"]) for _, r in shape_rows.iterrows()}
     return checks, {
-        "score": score, "properties": properties, "column_shapes": per_column, "rows_scored": [len(real_s), len(synth_s)],
+        "score": score, "properties": properties, "column_shapes": per_column, "pair_trends": pair_rows,
+        "pair_thresholds": {"correlation": report.real_correlation_threshold, "association": report.real_association_threshold},
+        "rows_scored": [len(real_s), len(synth_s)],
     }
+
+
+def _at_least(value: float | None, threshold: float) -> bool:
+    return value is not None and value >= threshold
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _rounded(value) -> float | None:
+    """A sub-score as a 4-decimal float, or None where sdmetrics could not score (NaN)."""
+    value = float(value)
+    return None if value != value else round(value, 4)
+
+
+def _pair_trends(rows: pd.DataFrame) -> list[dict]:
+    """sdmetrics' per-pair sub-scores: which metric, the score, and the real/synthetic figure it compared.
+
+    Numeric pairs are scored by correlation similarity (1 - |real r - synthetic r| / 2),
+    the others by contingency similarity (1 - total variation distance of the
+    joint frequencies); the real correlation / association are kept so a reader
+    sees what the synthetic rows had to keep, not only the score.
+    """
+    def figure(value) -> float | None:
+        return None if value is None or pd.isna(value) else round(float(value), 4)
+
+    pairs = []
+    for _, r in rows.iterrows():
+        meets = r.get("Meets Threshold?", True)
+        pairs.append({
+            "columns": [str(r["Column 1"]), str(r["Column 2"])],
+            "metric": str(r["Metric"]),
+            "score": _rounded(r["Score"]),
+            # whether the pair counts toward pair_trends (its real relationship is strong enough)
+            "counted": not pd.isna(meets) and bool(meets) and not pd.isna(r["Score"]),
+            "real_correlation": figure(r.get("Real Correlation")),
+            "synthetic_correlation": figure(r.get("Synthetic Correlation")),
+            "real_association": figure(r.get("Real Association")),
+        })
+    return pairs
 
 
 def detection_check(
@@ -96,4 +162,5 @@ def detection_check(
     detector = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(x_fit, y_fit)
     auc = float(roc_auc_score(y_test, detector.predict_proba(x_test)[:, 1]))
     detail = f"gradient-boosted detector, {n} real + {n} synthetic rows, 30% held out for scoring"
-    return CheckResult("fidelity", "detection_auc", auc <= max_auc, round(auc, 4), max_auc, detail), {"detection_auc": auc}
+    check = CheckResult("fidelity", "detection_auc", auc <= max_auc, round(auc, 4), max_auc, detail)
+    return check, {"detection_auc": auc, "rows": n}

@@ -117,20 +117,66 @@ def run_gate(
         timed("utility", t)
 
     # 4. every verdict through GX: the schema suite on the synthetic rows, the others on their figures
+    #    (each suite's GX time is added to its own entry in seconds_per_suite)
     t = time.perf_counter()
     session = GXSession()
     schema = build_schema_suite(train, null_tolerance=null_tolerance, constraints=constraints)
     checks, suite_results = [], {}
     checks_, suite_results["schema"] = session.validate(schema, synthetic, suite_label="schema")
     checks += checks_
+    timed("schema", t)
     for suite_name, results in measured.items():
+        t = time.perf_counter()
         suite, table = build_metrics_suite(results, name=suite_name)
         verdicts, suite_results[suite_name] = session.validate(suite, table, suite_label=suite_name)
         by_name = {v.name: v.passed for v in verdicts}
         checks += [replace(c, passed=by_name[c.name]) if c.name in by_name else c for c in results]
+        timings[suite_name] = round(timings[suite_name] + time.perf_counter() - t, 2)
     if data_docs is not None:
+        t = time.perf_counter()
         details["data_docs"] = str(session.build_data_docs(data_docs))
-    timed("great_expectations", t)
+        timed("data_docs", t)
 
     details["seconds_per_suite"] = timings
+    details["scored"] = _what_was_scored(details, synthetic, train, holdout if has_holdout else None)
     return GateReport(checks=checks, suite_results=suite_results, details=details, seconds=time.perf_counter() - started)
+
+
+def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame | None) -> dict[str, str]:
+    """One sentence per group of checks saying which rows it judged: all of them, or a stated random sample.
+
+    Large outputs stay fast because the pairwise and model-based figures use
+    at most `max_rows_scored` random rows per table; this is where the card
+    and the report say so.
+    """
+    n = len(synthetic)
+
+    def rows(k: int, total: int) -> str:
+        return f"all {total:,}" if k >= total else f"a random {k:,} of {total:,}"
+
+    scored = {
+        "schema (columns, types, ranges, categories, nulls, constraints)": f"every one of the {n:,} synthetic rows judged",
+        "exact_copy_rate": f"every one of the {n:,} synthetic rows against all {len(train):,} training rows (row hashes)",
+    }
+    if (quality := details.get("quality")) is not None:
+        real_k, synth_k = quality["rows_scored"]
+        scored["quality_score, column_shapes, pair_trends"] = (
+            f"{rows(real_k, len(train))} training rows and {rows(synth_k, n)} synthetic rows")
+    if (detection := details.get("detection")) is not None:
+        k = detection["rows"]
+        scored["detection_auc"] = f"{rows(k, len(train))} training rows and {rows(k, n)} synthetic rows, 30% held out"
+    if (distances := details.get("distances")) is not None:
+        k = distances["rows"]["synthetic"]
+        scored["dcr_closer_to_training, nndr_p5"] = (
+            f"{rows(k, n)} synthetic rows against all {len(train):,} training and all {len(holdout):,} holdout rows (exact)")
+    if (membership := details.get("membership")) is not None:
+        m, k = membership["members"], membership["synthetic_rows"]
+        scored["membership_auc"] = (
+            f"{rows(m, len(train))} training rows (members) and {rows(m, len(holdout))} holdout rows (non-members), "
+            f"each against {rows(k, n)} synthetic rows")
+    if (utility := details.get("utility")) is not None:
+        u = utility["rows"]
+        scored["tstr_trtr_ratio"] = (
+            f"models trained on {rows(u['synthetic'], n)} synthetic rows and on {rows(u['train'], len(train))} "
+            f"training rows, tested on {u['holdout']:,} holdout rows")
+    return scored

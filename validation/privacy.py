@@ -53,12 +53,17 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 1, ch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ref = torch.from_numpy(reference).to(device)
+    ref_t = ref.T.contiguous()  # (dim, n_ref)
     ref_sq = (ref * ref).sum(1)
     out = []
     for start in range(0, len(queries), chunk):
         q = torch.from_numpy(queries[start : start + chunk]).to(device)
-        d2 = (q * q).sum(1, keepdim=True) - 2 * q @ ref.T + ref_sq  # (chunk, n_ref)
-        out.append(d2.clamp_min(0).topk(k, dim=1, largest=False).values.sqrt().cpu())
+        # |q - r|^2 = |q|^2 + (|r|^2 - 2 q.r): |q|^2 is the same for a whole row, so the k smallest
+        # are found on the fused matrix product (one pass, no extra full-size temporaries) and |q|^2
+        # is added to those k only
+        partial = torch.addmm(ref_sq, q, ref_t, alpha=-2)  # (chunk, n_ref)
+        nearest = partial.topk(k, dim=1, largest=False).values + (q * q).sum(1, keepdim=True)
+        out.append(nearest.clamp_min(0).sqrt().cpu())
     return torch.cat(out).numpy()
 
 

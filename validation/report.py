@@ -47,7 +47,9 @@ def write_report(
         f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
         "<h2>Checks</h2>",
         _check_table(report),
+        _scored(report.details.get("scored") or {}),
         _per_column_scores(report.details.get("quality", {})),
+        _pair_trend_scores(report.details.get("quality", {})),
         "<h2>Real vs synthetic, column by column</h2>",
         f"<p class=note>Histograms (numbers, dates) and category shares (others), on up to {_PLOT_ROWS:,} rows of each "
         f"table (here {len(real_s):,} real, {len(synth_s):,} synthetic). "
@@ -85,14 +87,71 @@ def _check_table(report: GateReport) -> str:
     )
 
 
+def _scored(scored: dict[str, str]) -> str:
+    """Which rows each group of checks judged: all, or a stated random sample."""
+    if not scored:
+        return ""
+    cells = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in scored.items())
+    return f"<h3>What each check scored</h3><table class=narrow><tr><th>checks</th><th>rows</th></tr>{cells}</table>"
+
+
+def _score(value: float | None) -> str:
+    return "not scored" if value is None else f"{value:.3f}"
+
+
+def _worst_first(value: float | None) -> float:
+    return -1.0 if value is None else value  # unscored first: a reader should see it
+
+
 def _per_column_scores(quality: dict) -> str:
     scores = quality.get("column_shapes") or {}
     if not scores:
         return ""
-    cells = "".join(f"<tr><td>{_e(k)}</td><td>{v:.3f}</td></tr>" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
+    cells = "".join(
+        f"<tr><td>{_e(k)}</td><td>{_score(v)}</td></tr>" for k, v in sorted(scores.items(), key=lambda kv: _worst_first(kv[1]))
+    )
     return (
         "<h3>Column shape similarity (sdmetrics; 1 = identical distribution), worst first</h3>"
         f"<table class=narrow><tr><th>column</th><th>score</th></tr>{cells}</table>"
+    )
+
+
+_PAIRS_SHOWN = 12
+
+
+def _pair_trend_scores(quality: dict) -> str:
+    """sdmetrics' per-pair scores, worst first, for the pairs that count toward pair_trends."""
+    pairs = quality.get("pair_trends") or []
+    if not pairs:
+        return ""
+    limits = quality.get("pair_thresholds") or {}
+    counted = [p for p in pairs if p.get("counted", p["score"] is not None)]
+    note = (
+        f"sdmetrics scores a pair only where the real rows hold a relationship to keep (|Pearson r| &gt; "
+        f"{limits.get('correlation', '?')} between two numbers, association &gt; {limits.get('association', '?')} "
+        f"otherwise): {len(counted)} of {len(pairs)} pairs here, and <code>pair_trends</code> is their average. "
+        "CorrelationSimilarity = 1 &minus; |real r &minus; synthetic r| / 2; ContingencySimilarity = 1 &minus; total "
+        "variation distance of the pair's joint frequencies (numbers binned). The association-difference heatmap "
+        "below covers every pair."
+    )
+    if not counted:
+        return f"<h3>Column pair trend similarity (sdmetrics)</h3><p class=note>{note}</p>"
+    worst = sorted(counted, key=lambda p: p["score"])[:_PAIRS_SHOWN]
+
+    def figure(value: float | None, signed: bool = False) -> str:
+        return "" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+
+    cells = "".join(
+        f"<tr><td>{_e(' × '.join(p['columns']))}</td><td>{_e(p['metric'])}</td><td>{_score(p['score'])}</td>"
+        f"<td>{figure(p.get('real_correlation'), True)}</td><td>{figure(p.get('synthetic_correlation'), True)}</td>"
+        f"<td>{figure(p.get('real_association'))}</td></tr>"
+        for p in worst
+    )
+    return (
+        f"<h3>Column pair trend similarity (sdmetrics; 1 = same relationship), worst {len(worst)} of the "
+        f"{len(counted)} scored pairs</h3><p class=note>{note}</p>"
+        "<table class=narrow><tr><th>pair</th><th>metric</th><th>score</th><th>real r</th><th>synthetic r</th>"
+        f"<th>real association</th></tr>{cells}</table>"
     )
 
 

@@ -54,6 +54,10 @@ def utility_check(
     trtr = float(np.mean([s["real"] for s in scores.values()]))
     tstr = float(np.mean([s["synthetic"] for s in scores.values()]))
     ratio = tstr / trtr if trtr > 0 else 0.0
-    detail = f"macro-F1 on {len(holdout)} real holdout rows predicting {target!r}: TSTR {tstr:.3f}, TRTR {trtr:.3f}"
+    detail = (
+        f"macro-F1 on {len(holdout)} real holdout rows predicting {target!r}: TSTR {tstr:.3f}, TRTR {trtr:.3f}; "
+        f"models trained on {len(synthetic)} synthetic and {len(train)} real rows"
+    )
     check = CheckResult("utility", "tstr_trtr_ratio", ratio >= min_ratio, round(ratio, 4), min_ratio, detail)
-    return check, {"target": target, "macro_f1": scores, "tstr": tstr, "trtr": trtr}
+    rows = {"synthetic": len(synthetic), "train": len(train), "holdout": len(holdout)}
+    return check, {"target": target, "macro_f1": scores, "tstr": tstr, "trtr": trtr, "rows": rows}

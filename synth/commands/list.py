@@ -1,4 +1,4 @@
-"""`synth list`: every published dataset and version, with its key scores."""
+"""`synth list`: every published dataset and version, with its key scores, and recent failed runs."""
 
 from __future__ import annotations
 
@@ -7,21 +7,25 @@ from pathlib import Path
 
 from synth.commands import EXIT_OK
 
-COLUMNS = ("dataset", "version", "published", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate")
+COLUMNS = ("dataset", "version", "when", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate")
 
 
 def register(commands) -> None:
     parser = commands.add_parser(
         "list", help="list published datasets: versions, when, generator, rows, scores, ε, gate",
-        description="List every published version in the catalog (LATEST marked with *).",
+        description="List every published version in the catalog (LATEST marked with *), newest first, with its "
+        "generator, rows, quality score, detection AUC, DCR share, privacy budget ε (- when not trained with differential "
+        "privacy) and gate result. Runs whose gate failed since the newest version are listed too, with version '-': "
+        "they published nothing.",
     )
     parser.add_argument("--root", type=Path, help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
+    parser.add_argument("--all-failed", action="store_true", help="list every recorded failed run, not only recent ones")
 
 
 def execute(args: argparse.Namespace) -> int:
     from synth import catalog
 
-    rows = catalog.summary(args.root)
+    rows = catalog.summary(args.root, all_failed=args.all_failed)
     if not rows:
         print(f"no published datasets under {catalog.root_folder(args.root)}")
         return EXIT_OK

@@ -33,7 +33,12 @@ def execute(args: argparse.Namespace) -> int:
         spec = load_spec(path, args.overrides)
         if spec.schedule is None:
             raise SynthError(f"{path}: no `schedule:` block, so there is nothing to serve; add e.g. schedule: {{cron: '0 2 * * *'}}")
-        spec.check_against(load_table(spec.source), origin=str(path))
+        if spec.is_image:
+            from synth.images.sources import check_image_spec
+
+            check_image_spec(spec)
+        else:
+            spec.check_against(load_table(spec.source), origin=str(path))
         specs.append(spec)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -52,13 +57,13 @@ def execute(args: argparse.Namespace) -> int:
     from prefect import serve
     from prefect.schedules import Cron, Interval
 
-    from flows.pipeline import run_pipeline
+    from synth.commands.run import pipeline_flow
 
     deployments = []
     for spec in specs:
         when = spec.schedule
         schedule = Cron(when.cron, timezone=when.timezone) if when.cron else Interval(when.interval, timezone=when.timezone)
-        deployments.append(run_pipeline.to_deployment(
+        deployments.append(pipeline_flow(spec).to_deployment(
             name=spec.name, schedule=schedule, parameters={"spec": spec.model_dump(mode="json")},
             description=spec.description or f"synth pipeline {spec.name}",
         ))

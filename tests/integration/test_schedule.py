@@ -125,4 +125,9 @@ def test_an_interval_schedule_publishes(prefect_server_process, tmp_path, adult_
     runs = completed_runs()
     assert runs and all(r["deployment_id"] == deployments[0]["id"] for r in runs)
     artifacts = _get(f"{api}/artifacts/filter", {"artifacts": {"key": {"any_": ["nightly-adult-gate"]}}})
-    assert artifacts and "gate passed" in artifacts[0]["data"]
+    assert artifacts and "gate passed" in artifacts[0]["data"] and "report.html" in artifacts[0]["data"]
+    # the catalog's runs log names the Prefect flow run that published v1
+    from synth import catalog
+
+    first = next(e for e in catalog.runs("nightly_adult", root) if e["version"] == "v1")
+    assert first["passed"] and first["flow_run_id"] in {r["id"] for r in runs}

@@ -116,7 +116,7 @@ def test_list_show_prune_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SYNTH_CATALOG_ROOT", str(root))  # the setting, not a flag
     assert main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["dataset", "version", "published", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate"]
+    assert out[0].split() == ["dataset", "version", "when", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate"]
     assert out[1].split()[:2] == ["demo", "v3*"] and out[1].split()[-1] == "passed" and len(out) == 4
     assert main(["show", "demo@v2"]) == 0
     assert "# demo v2" in capsys.readouterr().out
@@ -126,3 +126,87 @@ def test_list_show_prune_commands(tmp_path, capsys, monkeypatch):
     assert "no version 'v1'" in capsys.readouterr().err
     assert main(["prune", "demo", "--keep", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_failed_runs_are_logged_outside_the_versions_and_listed(tmp_path, capsys):
+    from synth.cli import main
+
+    root = tmp_path
+    _publish(root)
+    failed = {**CARD, "gate": {"passed": False, "checks": [
+        {"suite": "fidelity", "name": "quality_score", "passed": False, "value": 0.41, "threshold": 0.75},
+        {"suite": "privacy", "name": "nndr_p5", "passed": False, "value": 0.0, "threshold": None, "required": False},
+    ]}, "privacy": {"epsilon": 3.0}}
+    entry = catalog.record_run(root, "demo", failed, None, run_id="abc")
+    assert entry["failed_checks"] == ["quality_score"] and entry["epsilon"] == 3.0 and entry["version"] is None
+    catalog.record_run(root, "never_passed", failed, None)
+    # a failed run adds no version and is never served
+    assert catalog.versions_of(root, "demo") == ["v1"] and catalog.datasets(root) == ["demo"]
+    assert catalog.load("demo", root=root)["a"].tolist() == [1, 2, 3]
+    assert [e["passed"] for e in catalog.runs("demo", root)] == [False]
+
+    assert main(["list", "--root", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    cells = [line.split() for line in lines]
+    # newest first: the failed run (no version, its quality and ε shown), then v1; a never-published dataset too
+    assert [(c[0], c[1], c[-1]) for c in cells] == [("demo", "-", "FAILED"), ("demo", "v1*", "passed"), ("never_passed", "-", "FAILED")]
+    assert "0.410" in lines[0] and "3.000" in lines[0]
+    # once a newer version is published, the old failure drops out of the default listing (but not --all-failed)
+    _publish(root)
+    catalog.record_run(root, "demo", {**CARD}, "v2")  # a passed run is logged too, and never listed as a run
+    assert [r["version"] for r in catalog.summary(root) if r["dataset"] == "demo"] == ["v2*", "v1"]
+    # (all within one second here, so the order among them is not asserted)
+    assert sorted(r["version"] for r in catalog.summary(root, all_failed=True) if r["dataset"] == "demo") == ["-", "v1", "v2*"]
+
+
+def _image_version(root, name, version, passed=True):
+    import numpy as np
+
+    from synth.images import ImageSet
+    from synth.images.layout import write_published
+
+    folder = root / name / version
+    rng = np.random.default_rng(0)
+    images = ImageSet(rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]), ["zero", "one", "two"])
+    write_published(images, folder)  # images.npz + a PNG folder per class + labels.csv
+    (folder / "card.json").write_text(json.dumps({"name": name, "version": version, "gate": {"passed": passed, "checks": []}}))
+    (root / name / "LATEST").write_text(version + "\n")
+    return images
+
+
+def test_load_images_returns_a_torch_dataset_of_a_passed_version(tmp_path):
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    from synth.errors import CatalogError
+
+    images = _image_version(tmp_path, "digits", "v1")
+    dataset = catalog.load_images("digits", root=tmp_path)
+    assert isinstance(dataset, Dataset) and len(dataset) == 6 and dataset.class_names == ["zero", "one", "two"]
+    image, label = dataset[4]
+    assert image.shape == (1, 8, 8) and image.dtype == torch.float32 and label == 1
+    assert torch.allclose(image[0], torch.from_numpy(images.images[4, :, :, 0]).float() / 255)
+    batch, labels = next(iter(DataLoader(dataset, batch_size=6)))
+    assert batch.shape == (6, 1, 8, 8) and labels.tolist() == [0, 1, 2, 0, 1, 2]
+    assert catalog.load_images("digits", "v1", root=tmp_path, transform=lambda x: x * 2)[4][0].max() <= 2
+
+    # a version whose gate failed is never served, even when LATEST points at it
+    _image_version(tmp_path, "digits", "v2", passed=False)
+    with pytest.raises(CatalogError, match="did not pass the gate"):
+        catalog.load_images("digits", root=tmp_path)
+    assert len(catalog.load_images("digits", "v1", root=tmp_path)) == 6
+    # tables and images are not mixed up
+    _publish(tmp_path)
+    with pytest.raises(CatalogError, match="not an image dataset.*catalog.load\\('demo'\\)"):
+        catalog.load_images("demo", root=tmp_path)
+    with pytest.raises(CatalogError, match="is an image dataset.*load_images"):
+        catalog.load("digits", "v1", root=tmp_path)
+
+
+def test_card_of_a_partitioned_version_says_what_was_sampled():
+    card = {**CARD, "name": "big", "version": "v1", "published_at": "2026-01-01T00:00:00+00:00",
+            "output": {"rows": 10_000_000, "file": "data/", "partitions": 10, "gate_sample_rows": 20000}}
+    text = catalog.render_card(card)
+    assert "**10,000,000** in `data/` (10 Parquet partitions, every row schema-checked" in text
+    assert "scored a random 20,000 rows" in text
+    assert "in `data.parquet`." in catalog.render_card({**card, "output": CARD["output"]})

@@ -1,6 +1,7 @@
 """The gate catches what it must, on real Adult rows."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from synth.spec import ValidationSpec
@@ -49,6 +50,20 @@ def test_fresh_real_rows_pass(split):
     # every suite is a GX suite, and GX's verdicts are the gate's
     assert set(report.suite_results) == {"schema", "fidelity", "privacy", "utility"}
     assert all(result["success"] for result in report.suite_results.values())
+    # sdmetrics' sub-scores are kept for the report: one per column, one per pair of columns
+    quality = report.details["quality"]
+    assert set(quality["column_shapes"]) == set(train.columns)
+    assert len(quality["pair_trends"]) == len(train.columns) * (len(train.columns) - 1) // 2
+    age_hours = next(p for p in quality["pair_trends"] if set(p["columns"]) == {"age", "hours-per-week"})
+    assert age_hours["metric"] == "CorrelationSimilarity" and age_hours["real_correlation"] is not None
+    # pair_trends is sdmetrics' average over the pairs with a real relationship, and the report lists those
+    counted = [p["score"] for p in quality["pair_trends"] if p["counted"]]
+    assert 0 < len(counted) < len(quality["pair_trends"])
+    assert checks["pair_trends"].value == pytest.approx(np.mean(counted), abs=1e-3)
+    # every check says what it scored; here everything fits under max_rows_scored
+    scored = report.details["scored"]
+    assert set(scored) >= {"exact_copy_rate", "detection_auc", "membership_auc", "tstr_trtr_ratio"}
+    assert scored["dcr_closer_to_training, nndr_p5"].startswith(f"all {len(fresh):,} synthetic rows")
 
 
 def test_training_rows_offered_as_synthetic_fail_privacy(split):
@@ -97,6 +112,25 @@ def test_schema_violations_are_named(split):
     assert "500" in failed["range:age"].one_line()
 
 
+def test_no_related_pair_makes_pair_trends_report_only():
+    """Independent columns hold no trend to keep: pair_trends is reported, not failed, and never NaN."""
+    from validation.fidelity import quality_checks
+
+    rng = np.random.default_rng(0)
+
+    def table():
+        return pd.DataFrame({"a": rng.normal(size=400), "b": rng.integers(0, 5, 400), "c": rng.choice(list("xyz"), 400)})
+
+    checks, details = quality_checks(table(), table(), min_quality=0.7, min_column_shapes=0.8, min_pair_trends=0.8,
+                                     max_rows=1000)
+    by_name = {c.name: c for c in checks}
+    pairs = by_name["pair_trends"]
+    assert pairs.value is None and not pairs.required and pairs.threshold == "report only"
+    assert "none of the 3 column pairs" in pairs.detail
+    assert by_name["quality_score"].value == by_name["column_shapes"].value and by_name["quality_score"].passed
+    assert not [c for c in checks if c.required and not c.passed]
+
+
 def test_exact_copy_rate_treats_missing_values_as_equal(split):
     train, _, _ = split
     with_nulls = train[train["workclass"].isna()].head(20)
@@ -126,16 +160,24 @@ def test_declared_constraints_are_checked(split, tmp_path):
     train, _, fresh = split
     bad = fresh.copy()
     bad.loc[bad.index[:3], "education-num"] = bad["age"].iloc[:3] + 1  # more years of school than of life
+    bad.loc[bad.index[3], ["age", "education-num"]] = [5, 1]  # a five-year-old in the census
     constraints = [
         ValidationSpec.model_validate({"constraints": [rule]}).constraints[0].model_dump()
-        for rule in ("age >= 17", "education-num < age", "hours-per-week < 99")
+        for rule in ("age >= 17", "education-num < age", "hours-per-week < 99", "capital-gain >= 0")
     ]
-    report = _gate(train, None, bad, constraints=constraints, data_docs=tmp_path / "docs")
+    # a small max_rows_scored: the quality figures use a stated sample, the schema still reads every row
+    report = _gate(train, None, bad, constraints=constraints, data_docs=tmp_path / "docs", max_rows_scored=500)
     failed = {c.name: c for c in report.failed}
-    assert {"constraint:education-num < age", "constraint:hours-per-week < 99"} <= set(failed)
-    assert not any(name.startswith("constraint:age") for name in failed)
+    assert {"constraint:age >= 17", "constraint:education-num < age", "constraint:hours-per-week < 99"} <= set(failed)
+    assert "1 row(s) (0.0" in failed["constraint:age >= 17"].detail and "e.g. [5]" in failed["constraint:age >= 17"].detail
     assert "3 row(s)" in failed["constraint:education-num < age"].detail
-    assert any(c.name == "constraint:age >= 17" and c.passed for c in report.checks)
+    assert any(c.name == "constraint:capital-gain >= 0" and c.passed for c in report.checks)
+    scored = report.details["scored"]
+    assert scored["quality_score, column_shapes, pair_trends"].endswith(f"a random 500 of {len(bad):,} synthetic rows")
+    assert f"every one of the {len(bad):,} synthetic rows" in next(v for k, v in scored.items() if k.startswith("schema"))
     # Data Docs: GX's own pages for the suites, built into the folder asked for
     assert (tmp_path / "docs" / "index.html").is_file()
     assert list((tmp_path / "docs" / "validations").rglob("*.html"))
+    # GX's unused static assets (tutorial GIFs, fonts: 4 MB) are not kept in every version; what pages use is
+    assert (tmp_path / "docs" / "static" / "images" / "favicon.ico").is_file()
+    assert sum(p.stat().st_size for p in (tmp_path / "docs").rglob("*") if p.is_file()) < 1_000_000

@@ -58,6 +58,10 @@ def test_fresh_rows_pass_and_the_report_is_complete(capsys, files, tmp_path):
     assert page.count("<figure>") == 15
     assert "Association difference" in page and "Distance to closest record (DCR)" in page
     assert "tstr_trtr_ratio" in page
+    # sdmetrics' sub-scores (worst columns, worst pairs) and what every check scored
+    assert "Column shape similarity" in page and "<td>native-country</td>" in page
+    assert "Column pair trend similarity" in page and "ContingencySimilarity" in page
+    assert "What each check scored" in page and "every one of the 1,500 synthetic rows judged" in page
     assert (report_dir / "data_docs" / "index.html").is_file()
     assert {p.name for p in report_dir.glob("*_suite_result.json")} == {
         "schema_suite_result.json", "fidelity_suite_result.json", "privacy_suite_result.json", "utility_suite_result.json"}
