@@ -61,9 +61,17 @@ def hold_out(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFr
 @task(cache_policy=NO_CACHE)
 def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
     logger = get_run_logger()
-    logger.info("Training %s on %s (%s)", spec.generator.kind, device, spec.generator.hyperparameters())
-    model = build_generator(spec.generator.kind, spec.generator.hyperparameters(), device=device, seed=spec.seed)
-    return model.fit(train)
+    kind, hyperparameters = spec.generator.kind, spec.generator.hyperparameters()
+    if spec.privacy is not None:  # the private version of the generator, within the spec's budget
+        from synth.privacy import private_hyperparameters
+
+        kind, hyperparameters = private_hyperparameters(kind, hyperparameters, spec.privacy.model_dump(mode="json"))
+    logger.info("Training %s on %s (%s)", kind, device, hyperparameters)
+    model = build_generator(kind, hyperparameters, device=device, seed=spec.seed)
+    model.fit(train)
+    if spec.privacy is not None:
+        logger.info("%s (budget ε = %g)", _privacy_line(model), model.privacy_["target_epsilon"])
+    return model
 
 
 @task(cache_policy=NO_CACHE)
@@ -91,9 +99,11 @@ def validate(
 
     report = run_gate(
         train, holdout, synthetic, target=spec.target, seed=spec.seed, data_docs=evidence / "data_docs",
-        **spec.validation.model_dump(),
+        **spec.validation.model_dump(exclude={"max_epsilon"}),  # the flow judges max_epsilon (see _epsilon_check)
     )
     report.checks.extend(extra_checks or [])
+    for check in extra_checks or []:  # the card's "rows scored" also names what these read (every partition)
+        report.details["scored"][f"{check.suite}/{check.name}"] = check.detail
     write_report(
         evidence / "report.html", report, train, synthetic, seed=spec.seed,
         title=f"{spec.name}: synthetic data gate report",
@@ -147,12 +157,14 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     train, holdout = hold_out(table, spec.holdout_fraction, spec.seed)
     model = train_generator(train, spec, device)
     lap("train")
-    rows = spec.rows or len(train)
+    rows = _output_rows(spec, model, train)
     partitioned = spec.partition_rows is not None and rows > spec.partition_rows
     # the gate's evidence (Data Docs, report.html) and any partitions are staged here and moved into the version
     with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
         evidence = Path(staging)
         extra_checks, output = [], {"rows": rows, "file": "data.parquet"}
+        if getattr(spec.validation, "max_epsilon", None) is not None:
+            extra_checks.append(_epsilon_check(model, spec.validation.max_epsilon))
         if partitioned:
             synthetic, outcome = _sample_partitions(model, train, rows, spec, evidence)
             extra_checks.append(partition_check(outcome))
@@ -164,13 +176,37 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
         lap("sample")
         report = validate(train, holdout, synthetic, spec, evidence, extra_checks)
         lap("validate")
-        if not report.passed:
-            _gate_artifact(spec, report, None)
-            return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
         card = _card(spec, model, train, holdout, output, source_info, device, timings, report)
+        if not report.passed:
+            _record_run(spec, card, None)
+            _gate_artifact(spec, report, None)
+            spent = f"\n{_privacy_line(model)}" if getattr(model, "privacy_", None) else ""
+            return Failed(message=f"gate failed, nothing published:\n{report.summary()}{spent}")
         folder = publish(spec, evidence / "data" if partitioned else synthetic, model, report, card, evidence)
+    _record_run(spec, card, folder)
     _gate_artifact(spec, report, folder)
-    return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
+    outcome = {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
+    if getattr(model, "privacy_", None):
+        outcome["privacy"] = _privacy_line(model)
+    return outcome
+
+
+def _privacy_line(model) -> str:
+    """What `synth run` prints for a private model: the total ε (spent whether or not the gate passed)."""
+    ledger = model.privacy_
+    return (f"privacy: ε = {ledger['epsilon']:.3f} spent on the training rows (δ = {ledger['delta']:g}, "
+            f"{ledger['accountant'].upper()} accountant; ledger in the card)")
+
+
+def _record_run(spec: PipelineSpec, card: dict[str, Any], folder: Path | None) -> None:
+    """Log the gate outcome in the catalog's runs log (`synth list` shows failed runs from it)."""
+    from prefect.runtime import flow_run
+
+    try:
+        catalog.record_run(spec.publish.root or get_settings().catalog_root, spec.name, card,
+                           folder.name if folder else None, run_id=flow_run.id)
+    except OSError as error:  # the log is a convenience: losing a line must not fail a run that published
+        get_run_logger().warning("Could not log the run in the catalog's runs log: %s", error)
 
 
 def _gate_artifact(spec: PipelineSpec, report: GateReport, folder: Path | None) -> None:
@@ -215,7 +251,7 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
         "source": source_info,
         "split": {"train_rows": len(train), "holdout_rows": len(holdout), "holdout_fraction": spec.holdout_fraction, "seed": spec.seed},
         "generator": {
-            "kind": spec.generator.kind,
+            "kind": getattr(model, "kind", spec.generator.kind),  # dp_ctgan / dp_tvae under `privacy:`
             "hyperparameters": model.hyperparameters(),
             "seed": spec.seed,
             "device": device,
@@ -229,4 +265,22 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
         "data_docs": "validation/data_docs/index.html",
         "spec": spec.model_dump(mode="json"),
         "packages": catalog.package_versions(),
+        **({"privacy": model.privacy_} if getattr(model, "privacy_", None) else {}),  # the ledger; ε total at the top
     }
+
+
+def _output_rows(spec: PipelineSpec, model, train: pd.DataFrame) -> int:
+    """`rows`, or as many as the training rows; a private model knows only a noisy count (the exact one would leak)."""
+    return spec.rows or getattr(model, "private_row_count_", None) or len(train)
+
+
+def _epsilon_check(model, max_epsilon: float):
+    """`validation.max_epsilon`: the model's ledger must show a total ε at most this (a non-private model fails)."""
+    from validation.checks import CheckResult
+
+    ledger = getattr(model, "privacy_", None)
+    if not ledger:
+        return CheckResult("privacy", "epsilon", False, None, max_epsilon,
+                           "the generator is not differentially private: add a privacy: block to the spec")
+    return CheckResult("privacy", "epsilon", ledger["epsilon"] <= max_epsilon, ledger["epsilon"], max_epsilon,
+                       f"total ε from the model's privacy ledger (δ = {ledger['delta']:g}, {ledger['accountant']} accountant)")

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_serializer, model_validator,
+)
 
 from synth.errors import SpecError
 
@@ -124,6 +126,8 @@ class CTGANSpec(_Strict):
     pac: int = Field(default=10, ge=1)
     max_modes: int = Field(default=10, ge=1)
     transformer_sample_size: int = Field(default=5_000, ge=100)
+    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
+    max_categories: int = Field(default=100, ge=2)
 
     @model_validator(mode="after")
     def _batch_divisible_by_pac(self) -> "CTGANSpec":
@@ -152,6 +156,8 @@ class TVAESpec(_Strict):
     loss_factor: float = Field(default=2.0, gt=0)
     max_modes: int = Field(default=10, ge=1)
     transformer_sample_size: int = Field(default=5_000, ge=100)
+    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
+    max_categories: int = Field(default=100, ge=2)
 
     def hyperparameters(self) -> dict[str, Any]:
         return self.model_dump(exclude={"kind"})
@@ -163,6 +169,8 @@ class GaussianCopulaSpec(_Strict):
     kind: Literal["gaussian_copula"] = "gaussian_copula"
     #: Points kept of each numeric column's empirical distribution (quantiles).
     n_quantiles: int = Field(default=200, ge=2)
+    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
+    max_categories: int = Field(default=100, ge=2)
 
     def hyperparameters(self) -> dict[str, Any]:
         return self.model_dump(exclude={"kind"})
@@ -296,7 +304,7 @@ class Constraint(_Strict):
 
 
 #: Default `max_frechet_distance` of the image gate, in standardised judge-feature units.
-FRECHET_DEFAULT = 50.0
+FRECHET_DEFAULT = 10.0
 
 
 class ValidationSpec(_Strict):
@@ -324,6 +332,18 @@ class ValidationSpec(_Strict):
     max_rows_scored: int = Field(default=20_000, ge=100)
     #: Rules beyond the real profile, e.g. ["age >= 17", "capital-loss <= capital-gain"].
     constraints: list[Constraint] = Field(default_factory=list)
+    #: Publish only if the generator is differentially private with a total ε at most this (needs a `privacy:`
+    #: block; checked by the flow from the model's privacy ledger, not by `run_gate`). Left out: no requirement.
+    max_epsilon: float | None = Field(default=None, gt=0)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_max_epsilon(self, handler: Any) -> dict[str, Any]:
+        """Dumps leave out `max_epsilon` when it is not set, so `run_gate(**validation.model_dump())` keeps
+        working: the ε requirement is judged by the flow, and callers that pass a set one exclude it."""
+        data = handler(self)
+        if self.max_epsilon is None:
+            data.pop("max_epsilon", None)
+        return data
 
 
 class ImageValidationSpec(_Strict):
@@ -351,6 +371,51 @@ class ImageValidationSpec(_Strict):
     judge_epochs: int = Field(default=5, ge=1)
     #: Images of each set that the distance, Fréchet and TSTR figures use at most (stated in the card).
     max_images_scored: int = Field(default=10_000, ge=100)
+
+
+class PrivacySpec(_Strict):
+    """Differential privacy for everything that reads the training rows (see README "Differential privacy").
+
+    With this block, `ctgan` trains as DP-CTGAN and `tvae` as DP-TVAE
+    (`synth.models.dp_ctgan`, `synth.models.dp_tvae`); other generators are refused.
+    """
+
+    #: Total ε spent on the training rows: preprocessing counts and DP-SGD, composed by the accountant.
+    epsilon: float = Field(gt=0, le=100)
+    #: δ; left out, the largest power of ten below 1/n for n training rows (Adult: 1e-5). Must be below 1/n.
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    #: DP-SGD clips each row's gradient to this L2 norm.
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    #: ε the preprocessing counts may spend on their own (as a share of `epsilon`); composed jointly with training,
+    #: the total stays `epsilon` and training gets the rest.
+    preprocessing_share: float = Field(default=0.2, gt=0, lt=1)
+    #: Opacus accountant composing every mechanism: rdp (Rényi DP) or prv (privacy loss random variables, tighter).
+    accountant: Literal["rdp", "prv"] = "rdp"
+    #: Public bounds of numeric (or date) columns, e.g. {age: [17, 90]}: cost no ε; values outside are clipped.
+    #: Numeric columns left out get bounds learned privately (charged to ε).
+    bounds: dict[str, tuple[Any, Any]] = Field(default_factory=dict)
+    #: Public category lists, e.g. {sex: [Female, Male]}: cost no ε. Categorical columns left out keep only values
+    #: found privately (noisy count above a threshold). Values not listed or found, or too rare to stand out from the
+    #: noise, are trained on as the column's most frequent value and never generated.
+    categories: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounds_and_lists(self) -> "PrivacySpec":
+        problems = []
+        for column, (low, high) in self.bounds.items():
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
+                problems.append(f"bounds.{column}: low ({low}) must be below high ({high})")
+        for column, values in self.categories.items():
+            if not values:
+                problems.append(f"categories.{column}: list at least one value")
+            elif len({str(v) for v in values}) < len(values):
+                problems.append(f"categories.{column}: a value is listed twice")
+        both = sorted(set(self.bounds) & set(self.categories))
+        if both:
+            problems.append(f"{both}: a column has either bounds (numeric) or categories, not both")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class ConditionSpec(_Strict):
@@ -416,6 +481,37 @@ class PipelineSpec(_Strict):
     publish: PublishSpec = Field(default_factory=PublishSpec)
     #: Optional: when `synth serve` runs this pipeline (ignored by `synth run`).
     schedule: ScheduleSpec | None = None
+    #: Optional: train with differential privacy (`ctgan` → DP-CTGAN, `tvae` → DP-TVAE) within this budget.
+    privacy: PrivacySpec | None = None
+
+    @model_validator(mode="after")
+    def _privacy_has_a_private_generator(self) -> "PipelineSpec":
+        """Only generators with an honest private version may train under `privacy:`; keys it would ignore are refused."""
+        if self.privacy is None:
+            return self
+        from synth.privacy import NOT_USED_UNDER_PRIVACY, PRIVATE_KINDS
+
+        kind = self.generator.kind
+        if kind == "gaussian_copula":
+            raise ValueError(
+                "privacy: generator.kind gaussian_copula has no private version (it stores every numeric column's "
+                "empirical quantiles and the correlations of the raw rows); use kind ctgan (DP-CTGAN) or tvae (DP-TVAE), "
+                "or remove the privacy block"
+            )
+        if kind not in PRIVATE_KINDS:
+            raise ValueError(f"privacy: generator.kind {kind!r} has no private version; use kind ctgan or tvae, or remove the privacy block")
+        problems = []
+        fields = type(self.generator).model_fields
+        for key in sorted(set(fields) & set(NOT_USED_UNDER_PRIVACY)):
+            # a default value is simply unused (a spec dumped and re-read, as `synth serve` ships it, sets every key)
+            if getattr(self.generator, key) == fields[key].default or (key == "pac" and self.generator.pac == 1):
+                continue
+            fix = "set pac: 1 or remove it" if key == "pac" else "remove it"
+            problems.append(f"generator.{key}={getattr(self.generator, key)!r} does not apply with privacy: "
+                            f"{NOT_USED_UNDER_PRIVACY[key]}; {fix}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _partitions_without_conditions(self) -> "PipelineSpec":
@@ -488,6 +584,14 @@ class PipelineSpec(_Strict):
                     examples = sorted(map(str, seen))[:10]
                     raise SpecError(f"{origin}: conditions[{i}].values.{column}: {value!r} never occurs in column {column!r}; "
                                     f"values include {examples}")
+        if self.privacy is not None:  # declared bounds and lists name real columns of the right kind
+            from synth.errors import GeneratorInputError
+            from synth.privacy.transformer import DPDataTransformer
+
+            try:
+                DPDataTransformer(bounds=self.privacy.bounds, categories=self.privacy.categories).plan(table)
+            except GeneratorInputError as err:
+                raise SpecError(f"{origin}: {err}") from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -15,6 +15,12 @@ GENERATORS = {
     "tvae": "synth.models.tvae:TVAE",
     "gaussian_copula": "synth.models.gaussian_copula:GaussianCopula",
 }
+# Differentially private versions, trained in place of ctgan/tvae when a spec has a `privacy:` block
+# (synth.privacy); same contract, plus a privacy ledger in `privacy_` and the saved config.
+PRIVATE_GENERATORS = {
+    "dp_ctgan": "synth.models.dp_ctgan:DPCTGAN",
+    "dp_tvae": "synth.models.dp_tvae:DPTVAE",
+}
 # Image generators: the same contract, but fit/sample an `ImageSet` (synth.images) instead of a table.
 IMAGE_GENERATORS = {
     "ddpm": "synth.models.ddpm:DDPM",
@@ -24,7 +30,7 @@ IMAGE_GENERATORS = {
 
 
 def generator_class(kind: str) -> type:
-    registry = {**GENERATORS, **IMAGE_GENERATORS}
+    registry = {**GENERATORS, **PRIVATE_GENERATORS, **IMAGE_GENERATORS}
     if kind not in registry:
         from synth.errors import SpecError
 

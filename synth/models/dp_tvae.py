@@ -1,0 +1,272 @@
+"""DP-TVAE: TVAE trained with differential privacy end to end.
+
+- **Preprocessing** is `synth.privacy.DPDataTransformer` (public bounds and
+  category lists, everything else Gaussian-noised counts charged to ε).
+- **Encoder and decoder** are trained together as one private module with
+  DP-SGD through Opacus: each row's loss (its reconstruction and its KL
+  term) gives one gradient, clipped to `max_grad_norm`; Gaussian noise is
+  added to the sum; batches are Poisson samples; the accountant counts every
+  step and the noise is calibrated for the planned steps beforehand.
+  The decoder's learned likelihood scale `sigma` is applied per row by a
+  small module so that Opacus sees, and clips, its per-row gradient too.
+- **Conditional sampling** cannot pool the encoder's posteriors per category
+  as TVAE does: that reads every real row again, outside the budget.
+  Instead each category's latent Gaussian is fitted to prior codes whose
+  *decoded* row has that category: generated rows only, so post-processing.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from synth.errors import GeneratorInputError
+from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.tabular import BlockLayout
+from synth.models.tvae import LATENTS_NAME, PRIOR_ROWS, TVAE, WEIGHTS_NAME, CategoryLatents, Decoder, Encoder
+from synth.privacy.budget import PrivacyBudget
+from synth.privacy.transformer import DPDataTransformer
+
+#: Prior codes decoded to fit the per-category latent Gaussians after training.
+LATENT_PROBE_ROWS = 50_000
+
+
+class RowScale(nn.Module):
+    """The decoder's learned likelihood scale, expanded to one copy per row (B, D).
+
+    TVAE uses `sigma` directly in the loss, where Opacus cannot see it; as a
+    module's output, its per-row gradient is just that row's backprop.
+    """
+
+    def __init__(self, data_dim: int):
+        super().__init__()
+        self.sigma = nn.Parameter(torch.full((data_dim,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sigma.expand(len(x), -1)
+
+
+def _row_scale_grad_sampler(layer: RowScale, activations, backprops: torch.Tensor) -> dict:
+    return {layer.sigma: backprops}
+
+
+class PrivateVAE(nn.Module):
+    """Encoder, decoder and likelihood scale as one module, so one DP-SGD step trains them all."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, scale: RowScale):
+        super().__init__()
+        self.encoder, self.decoder, self.scale = encoder, decoder, scale
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor):
+        mu, logvar = self.encoder(x)
+        z = mu + noise * torch.exp(0.5 * logvar)  # the reparameterisation trick
+        return mu, logvar, self.decoder(z), self.scale(x)
+
+
+class DPTVAE(TVAE):
+    """TVAE with DP-SGD on encoder and decoder and private preprocessing (see the module docstring)."""
+
+    kind = "dp_tvae"
+
+    def __init__(
+        self,
+        epsilon: float = 3.0,
+        delta: float | None = None,
+        max_grad_norm: float = 1.0,
+        preprocessing_share: float = 0.2,
+        accountant: str = "rdp",
+        bounds: dict[str, Any] | None = None,
+        categories: dict[str, list] | None = None,
+        epochs: int = 30,
+        batch_size: int = 500,
+        embedding_dim: int = 128,
+        compress_dims: tuple[int, ...] = (128, 128),
+        decompress_dims: tuple[int, ...] = (128, 128),
+        lr: float = 1e-3,
+        l2scale: float = 1e-5,
+        loss_factor: float = 2.0,
+        max_modes: int = 10,
+        device: str = "cpu",
+        seed: int = 0,
+        verbose: bool = True,
+    ):
+        super().__init__(
+            epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim, compress_dims=compress_dims,
+            decompress_dims=decompress_dims, lr=lr, l2scale=l2scale, loss_factor=loss_factor, max_modes=max_modes,
+            device=device, seed=seed, verbose=verbose,
+        )
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.preprocessing_share = preprocessing_share
+        self.accountant = accountant
+        self.bounds = dict(bounds or {})
+        self.categories = dict(categories or {})
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "max_grad_norm": self.max_grad_norm,
+            "preprocessing_share": self.preprocessing_share,
+            "accountant": self.accountant,
+            "bounds": {k: list(v) for k, v in self.bounds.items()},
+            "categories": self.categories,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "embedding_dim": self.embedding_dim,
+            "compress_dims": list(self.compress_dims),
+            "decompress_dims": list(self.decompress_dims),
+            "lr": self.lr,
+            "l2scale": self.l2scale,
+            "loss_factor": self.loss_factor,
+            "max_modes": self.max_modes,
+        }
+
+    # -- training --------------------------------------------------------------
+    def fit(self, table: pd.DataFrame) -> "DPTVAE":
+        from opacus.grad_sample import register_grad_sampler
+        from tqdm.auto import tqdm
+
+        register_grad_sampler(RowScale)(_row_scale_grad_sampler)
+        budget = PrivacyBudget(self.epsilon, self.delta, self.max_grad_norm, self.preprocessing_share, self.accountant)
+        budget.check()
+        device = torch.device(self.device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            # 1. preprocessing inside the budget: noisy counts only; then encode every row with them
+            started = time.perf_counter()
+            self.transformer_ = budget.preprocess(table, DPDataTransformer(self.max_modes, self.bounds, self.categories), self.seed)
+            data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
+            self.layout_ = BlockLayout(self.transformer_, device)
+            self.transform_seconds_ = time.perf_counter() - started
+            alphas = self.layout_.tanh_cols
+            targets = self.layout_.padded(data).argmax(dim=-1)  # (N, n_blocks): each row's class in each block
+
+            # 2. the DP-SGD plan: sampling rate from the noisy row count, noise for exactly the planned steps
+            budget.plan_training(self.batch_size, self.epochs)
+
+            # 3. one private module: encoder, decoder (its own sigma unused) and the per-row likelihood scale
+            data_dim = data.shape[1]
+            encoder = Encoder(data_dim, self.compress_dims, self.embedding_dim)
+            self.decoder_ = Decoder(self.embedding_dim, self.decompress_dims, data_dim)
+            self.decoder_.sigma.requires_grad_(False)
+            vae, optimiser = budget.make_private(
+                PrivateVAE(encoder, self.decoder_, RowScale(data_dim)).to(device),
+                lambda params: torch.optim.Adam(params, lr=self.lr, weight_decay=self.l2scale),
+                seed=self.seed,
+            )
+            scale = vae._module.scale
+
+            # The losses are averages over real rows, statistics of the training data outside ε: they are shown on the
+            # progress bar (the operator holds the data anyway) but not kept, so no card publishes them.
+            self.loss_history_: list[dict[str, float]] = []
+            loop_started = time.perf_counter()  # train_seconds_: the DP-SGD loop alone, for per-epoch timings
+            bar = tqdm(budget.batches(len(data), seed=self.seed), total=self.epochs, desc="DP-TVAE", unit="epoch", disable=not self.verbose)
+            with warnings.catch_warnings():
+                # the input rows need no gradient, so PyTorch notes that Opacus' full backward hooks see outputs only
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                for epoch in bar:
+                    sums, seen = torch.zeros(2, device=device), 0
+                    for rows in epoch:
+                        rows = torch.as_tensor(rows, dtype=torch.long, device=device)
+                        x, y = data[rows], targets[rows]
+                        # 4. each row's loss: Gaussian NLL of its alphas, cross-entropy of its blocks, its KL term
+                        mu, logvar, raw, sigma = vae(x, torch.randn(len(rows), self.embedding_dim, device=device))
+                        sigma = sigma[:, alphas]
+                        error = x[:, alphas] - torch.tanh(raw[:, alphas])
+                        reconstruction = (error**2 / (2 * sigma**2)).sum(1) + torch.log(sigma).sum(1)
+                        reconstruction = reconstruction - self.layout_.log_probs(raw).gather(2, y[:, :, None]).sum((1, 2))
+                        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
+                        # 5. DP-SGD step: clip each row's gradient, add noise, count the step; sigma stays in [0.01, 1]
+                        optimiser.zero_grad(set_to_none=True)
+                        budget.backward(self.loss_factor * reconstruction + kl)
+                        optimiser.step()
+                        with torch.no_grad():
+                            scale.sigma.clamp_(0.01, 1.0)
+                        sums += torch.stack([reconstruction.detach().sum(), kl.detach().sum()])
+                        seen += len(rows)
+                    reconstruction_mean, kl_mean = (sums / max(seen, 1)).tolist()
+                    bar.set_postfix(loss=f"{self.loss_factor * reconstruction_mean + kl_mean:.3f}", kl=f"{kl_mean:.3f}")
+
+            self.train_seconds_ = time.perf_counter() - loop_started
+
+            # 6. the ledger, from the accountant's actual history
+            self.privacy_ = budget.ledger(
+                private_module="encoder and decoder",
+                post_processing=[
+                    "conditional sampling: each category's latent Gaussian is fitted to prior codes whose decoded row has it",
+                ],
+            )
+            self.private_row_count_ = int(round(self.transformer_.noisy_rows_))
+            with torch.no_grad():
+                self.decoder_.sigma.copy_(scale.sigma)
+            vae.remove_hooks()
+            self.decoder_.eval()
+            self.latents_ = self._latents_from_prior()
+        return self
+
+    @torch.no_grad()
+    def _latents_from_prior(self) -> CategoryLatents:
+        """Per category, the Gaussian of prior codes whose decoded row has that category (shrunk to N(0, I)).
+
+        Generated rows only, so it costs no privacy; `PRIOR_ROWS` pseudo-rows
+        of the prior keep a rarely generated category's Gaussian sensible.
+        """
+        device = torch.device(self.device)
+        blocks = self.transformer_.categorical_blocks()
+        n_categories = sum(width for _, _, width in blocks)
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        z = torch.randn(LATENT_PROBE_ROWS, self.embedding_dim, device=device, generator=generator)
+        rows = self.layout_.sample(self.decoder_(z), generator)
+        count = torch.zeros(n_categories, device=device)
+        first = torch.zeros(n_categories, self.embedding_dim, device=device)
+        second = torch.zeros(n_categories, self.embedding_dim, device=device)
+        for start, (_, offset, width) in zip(self._block_starts(), blocks):
+            category = start + rows[:, offset : offset + width].argmax(dim=1)
+            count.index_add_(0, category, torch.ones(len(z), device=device))
+            first.index_add_(0, category, z)
+            second.index_add_(0, category, z**2)
+        total = (count + PRIOR_ROWS)[:, None]
+        latents = CategoryLatents(n_categories, self.embedding_dim).to(device)
+        latents.mean.copy_(first / total)
+        latents.std.copy_(((second + PRIOR_ROWS) / total - latents.mean**2).clamp(min=1e-8).sqrt())
+        return latents
+
+    # -- persistence -----------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "decoder_"):
+            raise GeneratorInputError("this DP-TVAE is not fitted yet; call fit(table) or DPTVAE.load(folder) first")
+
+    def save(self, folder: str | Path) -> Path:
+        """`config.json` (hyperparameters, the private transformer's state, the privacy ledger), decoder weights, category latents."""
+        self._check_fitted()
+        folder = Path(folder)
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
+                     transformer=self.transformer_.state_dict(), privacy=self.privacy_)
+        save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
+        save_tensors(folder, LATENTS_NAME, self.latents_.state_dict())
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> "DPTVAE":
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
+        model.transformer_ = DPDataTransformer.from_state_dict(config["transformer"])
+        model.layout_ = BlockLayout(model.transformer_, device)
+        model.decoder_ = Decoder(model.embedding_dim, model.decompress_dims, model.transformer_.output_dim)
+        load_module(model.decoder_, folder, WEIGHTS_NAME).to(device).eval()
+        n_categories = sum(width for _, _, width in model.transformer_.categorical_blocks())
+        model.latents_ = CategoryLatents(n_categories, model.embedding_dim)
+        load_module(model.latents_, folder, LATENTS_NAME).to(device)
+        model.privacy_ = config["privacy"]
+        model.private_row_count_ = int(round(model.transformer_.noisy_rows_))
+        model.loss_history_, model.transform_seconds_ = [], 0.0
+        return model
