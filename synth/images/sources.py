@@ -47,6 +47,9 @@ def load_source(source: ImageSourceSpec, seed: int = 0) -> LoadedImages:
                             f"the training images {images.shape[:2]} with {images.shape[2]}; they must match")
         if test.num_classes != images.num_classes:
             raise DataError(f"{source.test_path}: {test.num_classes} classes, the training images have {images.num_classes}")
+        if source.format == "image_folder" and test.class_names != images.class_names:
+            raise DataError(f"{source.test_path}: class folders {test.class_names} differ from the training folders "
+                            f"{images.class_names}; both need the same class subfolders")
         test.class_names = images.class_names
     if source.class_names is not None:
         if len(source.class_names) != images.num_classes:
@@ -336,3 +339,18 @@ def _fingerprint(paths: list[Path | None]) -> str:
 
         digest.update(f"sklearn {sklearn.__version__} load_digits".encode())
     return digest.hexdigest()
+
+
+def check_image_spec(spec) -> LoadedImages:
+    """Load an image spec's source and check what the spec names against it (conditions' classes), before any compute."""
+    from synth.errors import SpecError
+    from synth.images import LABEL, label_index
+    from synth.errors import GeneratorInputError
+
+    loaded = load_source(spec.source, spec.seed)
+    for i, condition in enumerate(spec.conditions):
+        try:
+            label_index(condition.values[LABEL], loaded.images.class_names)
+        except GeneratorInputError as err:
+            raise SpecError(f"conditions[{i}].values.{LABEL}: {err}") from None
+    return loaded

@@ -34,7 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.images import ImageSet, plan_labels, to_uint8
+from synth.images import ImageSet, label_index, plan_labels, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
 
 WEIGHTS_NAME = "unet.safetensors"
@@ -211,8 +211,6 @@ class DDPM:
     def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
         """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance: {"3": 500, "8": 500}."""
         self._check_fitted()
-        from synth.images import label_index
-
         labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
         return self.sample_labels(labels, seed=seed)
 

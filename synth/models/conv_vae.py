@@ -1,0 +1,243 @@
+"""ConvVAE: a class-conditional convolutional variational autoencoder (Kingma & Welling 2014;
+conditional as in Sohn et al. 2015).
+
+Encoder: the image, with its class as one-hot feature maps, through two
+strided convolutions to the mean and log-variance of a diagonal Gaussian
+q(z | x, y). Decoder: the latent code and the one-hot class through a linear
+layer and two transposed convolutions to pixel logits. Pixels in [0, 1] are
+scored with a Bernoulli likelihood (binary cross-entropy, the usual choice
+for MNIST-like data) plus `beta` × KL(q(z | x, y) ‖ N(0, I)). The image size
+must be divisible by 4.
+
+Sampling decodes prior codes z ~ N(0, I) with the requested class and
+returns the mean image (sigmoid of the logits): smooth, a little blurry,
+as VAE samples are. Because the latent space is smooth, `interpolate` walks
+in a straight line between two sampled codes (and, if asked, between two
+classes' one-hot vectors) and decodes every step: the report's
+interpolation grid.
+
+Saved: `config.json` and the decoder's weights (the encoder is only needed
+to train). Training images are never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synth.errors import GeneratorInputError
+from synth.images import ImageSet, label_index, plan_labels, to_uint8
+from synth.models.io import load_module, read_config, save_tensors, write_config
+
+WEIGHTS_NAME = "decoder.safetensors"
+SAMPLE_BATCH = 1000
+
+
+class Encoder(nn.Module):
+    """(image in [0, 1], one-hot class) → (mu, logvar), each (B, latent_dim)."""
+
+    def __init__(self, channels: int, num_classes: int, width: int, size: int, latent_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels + num_classes, width, 4, 2, 1),  # S → S/2
+            nn.ReLU(True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),  # S/2 → S/4
+            nn.ReLU(True),
+            nn.Flatten(),
+        )
+        self.out = nn.Linear(2 * width * (size // 4) ** 2, 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        maps = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return self.out(self.net(torch.cat([x, maps], dim=1))).chunk(2, dim=1)
+
+
+class Decoder(nn.Module):
+    """(latent code, class vector) → pixel logits (B, C, S, S). The class vector may be a mix of one-hots."""
+
+    def __init__(self, channels: int, num_classes: int, width: int, size: int, latent_dim: int):
+        super().__init__()
+        self.base, self.width = size // 4, width
+        self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, 2 * width * self.base**2), nn.ReLU(True))
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),  # S/4 → S/2
+            nn.ReLU(True),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),  # S/2 → S
+        )
+
+    def forward(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([z, onehot], dim=1)).view(len(z), 2 * self.width, self.base, self.base)
+        return self.net(h)
+
+
+class ConvVAE:
+    """Class-conditional convolutional VAE. Hyperparameters are stored unchanged; learned state ends in `_`."""
+
+    kind = "conv_vae"
+
+    def __init__(
+        self,
+        epochs: int = 50,
+        batch_size: int = 128,
+        latent_dim: int = 16,
+        width: int = 32,
+        lr: float = 1e-3,
+        beta: float = 1.0,
+        device: str = "cpu",
+        seed: int = 0,
+        verbose: bool = True,
+    ):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.latent_dim = latent_dim
+        self.width = width
+        self.lr = lr
+        self.beta = beta
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "latent_dim": self.latent_dim,
+                "width": self.width, "lr": self.lr, "beta": self.beta}
+
+    def _networks(self) -> tuple[int, int, int]:
+        height, _, channels = self.image_shape_
+        return channels, len(self.class_names_), height
+
+    # -- training --------------------------------------------------------------
+    def fit(self, images: ImageSet) -> "ConvVAE":
+        height, width, _ = images.shape
+        if height != width or height % 4:
+            raise GeneratorInputError(f"conv_vae needs square images whose size is divisible by 4; got {height}×{width}. "
+                                      f"Set source.image_size (e.g. {max(8, height // 4 * 4)})")
+        if len(images) < self.batch_size:
+            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
+                                      f"lower generator.batch_size to at most {len(images)}")
+        from tqdm.auto import tqdm
+
+        device = torch.device(self.device)
+        self.class_names_ = list(images.class_names)
+        self.class_counts_ = images.class_counts().tolist()
+        self.image_shape_ = images.shape
+        channels, classes, size = self._networks()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            # 1. data once on the device, pixels in [0, 1] (the Bernoulli likelihood's range)
+            started = time.perf_counter()
+            x_all = (images.to_tensor(device) + 1) / 2
+            onehot_all = F.one_hot(torch.from_numpy(images.labels).to(device), classes).float()
+            self.transform_seconds_ = time.perf_counter() - started
+            encoder = Encoder(channels, classes, self.width, size, self.latent_dim).to(device)
+            decoder = Decoder(channels, classes, self.width, size, self.latent_dim).to(device)
+            optimiser = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=self.lr)
+
+            self.loss_history_: list[dict[str, float]] = []
+            bar = tqdm(range(self.epochs), desc="ConvVAE", unit="epoch", disable=not self.verbose)
+            for _ in bar:
+                sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's images
+                for rows in torch.randperm(len(x_all), device=device).split(self.batch_size):
+                    x, onehot = x_all[rows], onehot_all[rows]
+                    # 2. encode, and draw a code with the reparameterisation trick
+                    mu, logvar = encoder(x, onehot)
+                    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+                    # 3. negative ELBO per image: Bernoulli reconstruction + beta · KL to the prior
+                    reconstruction = F.binary_cross_entropy_with_logits(decoder(z, onehot), x, reduction="sum")
+                    kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
+                    loss = (reconstruction + self.beta * kl) / len(x)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    sums += torch.stack([reconstruction.detach(), kl.detach()])
+                reconstruction_mean, kl_mean = (sums / len(x_all)).tolist()
+                losses = {"loss": reconstruction_mean + self.beta * kl_mean, "reconstruction": reconstruction_mean, "kl": kl_mean}
+                self.loss_history_.append(losses)
+                bar.set_postfix(loss=f"{losses['loss']:.2f}", kl=f"{kl_mean:.2f}")
+        self.decoder_ = decoder.eval()
+        return self
+
+    # -- sampling --------------------------------------------------------------
+    def _decode(self, z: torch.Tensor, classes: torch.Tensor) -> np.ndarray:
+        """Codes and class vectors → uint8 mean images."""
+        return to_uint8(torch.sigmoid(self.decoder_(z, classes)) * 2 - 1)
+
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
+        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
+        otherwise the classes follow the training frequencies."""
+        self._check_fitted()
+        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
+
+    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
+        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance."""
+        self._check_fitted()
+        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
+        return self.sample_labels(labels, seed=seed)
+
+    @torch.no_grad()
+    def sample_labels(self, labels: np.ndarray, seed: int | None = None) -> ImageSet:
+        """One image per entry of `labels`: prior codes decoded with their class."""
+        self._check_fitted()
+        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        device = torch.device(self.device)
+        out = []
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(SAMPLE_BATCH):
+                onehot = F.one_hot(y.to(device), len(self.class_names_)).float()
+                out.append(self._decode(torch.randn(len(y), self.latent_dim, device=device), onehot))
+        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+
+    @torch.no_grad()
+    def interpolate(self, label: Any, to_label: Any | None = None, steps: int = 8, seed: int | None = None) -> np.ndarray:
+        """Decode `steps` points on the straight line between two sampled latent codes, uint8 (steps, H, W, C).
+
+        Both ends are samples of class `label`; with `to_label` the class vector
+        also moves linearly from `label`'s one-hot to `to_label`'s, so the row
+        morphs one class into the other.
+        """
+        self._check_fitted()
+        if steps < 2:
+            raise GeneratorInputError(f"steps must be at least 2 (the two end points), got {steps}")
+        start = label_index(label, self.class_names_)
+        end = start if to_label is None else label_index(to_label, self.class_names_)
+        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        device = torch.device(self.device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            z0, z1 = torch.randn(2, self.latent_dim, device=device)
+        w = torch.linspace(0, 1, steps, device=device)[:, None]  # (steps, 1)
+        eye = torch.eye(len(self.class_names_), device=device)
+        return self._decode((1 - w) * z0 + w * z1, (1 - w) * eye[start] + w * eye[end])
+
+    # -- persistence -----------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "decoder_"):
+            raise GeneratorInputError("this ConvVAE is not fitted yet; call fit(images) or ConvVAE.load(folder) first")
+
+    def save(self, folder: str | Path) -> Path:
+        self._check_fitted()
+        folder = Path(folder)
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
+                     image_shape=list(self.image_shape_), class_names=self.class_names_, class_counts=self.class_counts_)
+        save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> "ConvVAE":
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
+        model.image_shape_ = tuple(config["image_shape"])
+        model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
+        channels, classes, size = model._networks()
+        decoder = Decoder(channels, classes, model.width, size, model.latent_dim)
+        model.decoder_ = load_module(decoder, folder, WEIGHTS_NAME).to(device).eval()
+        model.loss_history_, model.transform_seconds_ = [], 0.0
+        return model
