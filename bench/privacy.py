@@ -7,7 +7,7 @@
 UCI Adult's original train split (32,561 rows) is split as the pipelines
 split it: 80% training rows (members), 20% holdout rows the generators never
 see (non-members). Every model trains on the same training rows, the private
-ones with the public bounds and category lists of pipelines/adult_dp_*.yaml.
+ones with the public bounds, category lists and max_modes of pipelines/adult_dp_*.yaml.
 For each model:
 
 - machine-learning efficacy, the CTGAN paper's protocol: AdaBoost, decision
@@ -47,11 +47,12 @@ from bench.tabular import _cpu_name, efficacy, quality  # noqa: E402
 KINDS = ("ctgan", "tvae")
 
 
-def public_metadata(kind: str) -> dict:
-    """The privacy block (bounds, category lists) the pipelines declare for Adult."""
+def public_metadata(kind: str) -> tuple[dict, dict]:
+    """The privacy block (bounds, category lists) the pipelines declare for Adult, and their private-only settings."""
     from synth.spec import load_spec
 
-    return load_spec(ROOT / "pipelines" / f"adult_dp_{kind}.yaml").privacy.model_dump(mode="json")
+    spec = load_spec(ROOT / "pipelines" / f"adult_dp_{kind}.yaml")
+    return spec.privacy.model_dump(mode="json"), {"max_modes": spec.generator.max_modes}
 
 
 def membership_auc(train, holdout, synthetic, seed: int = 0) -> float:
@@ -68,8 +69,9 @@ def run_one(kind: str, epsilon: float | None, args, train, holdout, test) -> dic
     hyper = {"epochs": args.epochs, "batch_size": args.batch_size}
     name = kind
     if epsilon is not None:
-        privacy = {**public_metadata(kind), "epsilon": epsilon, "delta": args.delta}
-        kind, hyper = private_hyperparameters(kind, hyper, privacy)
+        public, settings = public_metadata(kind)
+        privacy = {**public, "epsilon": epsilon, "delta": args.delta}
+        kind, hyper = private_hyperparameters(kind, {**hyper, **settings}, privacy)
         name = f"{kind} ε={epsilon:g}"
     model = build_generator(kind, hyper, device=args.device, seed=args.seed, verbose=False)
     print(f"{name}: fitting ({args.epochs} epochs) ...", flush=True)

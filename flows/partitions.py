@@ -31,10 +31,11 @@ from validation.checks import CheckResult
 
 @task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def sample_partition(
-    model_dir: str, part: int, rows: int, seed: int, folder: str, reference: pd.DataFrame, null_tolerance: float,
-    constraints: list[dict[str, Any]],
+    model_dir: str, part: int, rows: int, seed: int, first_row: int, folder: str, reference: pd.DataFrame,
+    null_tolerance: float, constraints: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Write one partition and schema-check all of its rows; returns its row count and failed checks.
+    """Write one partition (rows `first_row ..` of the seed's stream) and schema-check all of its rows;
+    returns its row count and failed checks.
 
     Each 100,000-row chunk is checked as it is sampled, before it is written,
     so a worker never holds more than one chunk.
@@ -58,7 +59,7 @@ def sample_partition(
                 failed.setdefault(c.name, f"part {part}: {c.one_line()}")
 
     path = Path(folder) / f"part-{part:05d}.parquet"
-    sample_to_parquet(load_generator(model_dir), path, rows, seed=seed, progress=False, on_chunk=check)
+    sample_to_parquet(load_generator(model_dir), path, rows, seed=seed, first_row=first_row, progress=False, on_chunk=check)
     return {"part": part, "rows": rows, "failed": list(failed.values())}
 
 
@@ -82,9 +83,9 @@ def generate_partitions(
     """Sample `rows` rows as ceil(rows / partition_rows) parallel partitions into `folder`."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     sizes = [min(partition_rows, rows - start) for start in range(0, rows, partition_rows)]
-    # partition k uses seeds seed + k * 1_000_003 + chunk: no two chunks of the dataset share a seed
+    # one seeded stream for the whole dataset: partition k holds its rows k * partition_rows onwards
     futures = [
-        sample_partition.submit(model_dir, k, size, seed + k * 1_000_003, folder, reference, null_tolerance, constraints)
+        sample_partition.submit(model_dir, k, size, seed, k * partition_rows, folder, reference, null_tolerance, constraints)
         for k, size in enumerate(sizes)
     ]
     results = [f.result() for f in futures]

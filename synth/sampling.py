@@ -1,8 +1,9 @@
 """Large outputs: sample in chunks and stream them into one Parquet file.
 
-Memory stays bounded by one chunk, whatever the number of rows. Chunk k is
-drawn with seed `seed + k`, so the same seed and chunk size give the same
-file. The file is written under a hidden temporary name and renamed into
+Memory stays bounded by one chunk, whatever the number of rows. Every
+chunk comes from the same seeded stream: the chunk starting at row i is
+`model.sample(size, seed=seed, start=i)`, so the same seed gives the same
+file whatever the chunk size (and the same rows as one `sample(rows, seed)`). The file is written under a hidden temporary name and renamed into
 place, so a failure leaves nothing half-written.
 """
 
@@ -26,12 +27,14 @@ def sample_to_parquet(
     seed: int,
     conditions: dict[str, Any] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    first_row: int = 0,
     progress: bool = True,
     on_chunk: Callable[[pd.DataFrame], None] | None = None,
 ) -> Path:
     """Write `rows` rows from `model.sample` to `path` (Parquet), `chunk_rows` at a time.
 
-    Each chunk is one Parquet row group. `on_chunk`, if given, sees every
+    The file holds rows `first_row .. first_row + rows` of the seed's stream
+    (partitions of one dataset pass their offset). Each chunk is one Parquet row group. `on_chunk`, if given, sees every
     chunk before it is written (e.g. to check it), so nothing needs to read
     the file back.
     """
@@ -44,9 +47,9 @@ def sample_to_parquet(
     writer = None
     try:
         with tqdm(total=rows, unit="row", unit_scale=True, desc="sampling", disable=not progress) as bar:
-            for k, start in enumerate(range(0, rows, chunk_rows)):
+            for start in range(0, rows, chunk_rows):
                 size = min(chunk_rows, rows - start)
-                chunk = model.sample(size, conditions=conditions, seed=seed + k)
+                chunk = model.sample(size, conditions=conditions, seed=seed, start=first_row + start)
                 if on_chunk is not None:
                     on_chunk(chunk)
                 if writer is None:

@@ -12,7 +12,13 @@ What is private, and why it is enough:
   planned steps, so training ends exactly at the budget.
 - **The generator** never sees a real row: its loss is the private
   discriminator's score of generated rows, so it is post-processing and
-  costs nothing more.
+  costs nothing more. It is also pulled towards the *released* noisy
+  marginals (`marginal_weight`): the KL divergence from each column's
+  noisy distribution (category frequencies, the noisy CDF's equal-mass
+  bins, the missing share) to the batch's average softmax. The noisy
+  counts are already paid for, so this is post-processing too; without it
+  the noisy discriminator alone leaves even single columns far off
+  (Adult at ε = 1: total variation 0.3 on education and occupation).
 
 Changes to CTGAN that DP-SGD requires:
 
@@ -50,7 +56,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.models.ctgan import CTGAN, WEIGHTS_NAME, CondSampler, Discriminator, Generator
 from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.tabular import BlockLayout
+from synth.models.tabular import BlockLayout, MarginalLoss
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
 
@@ -78,6 +84,7 @@ class DPCTGAN(CTGAN):
         discriminator_lr: float = 2e-4,
         discriminator_steps: int = 1,
         max_modes: int = 10,
+        marginal_weight: float = 1.0,
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -94,6 +101,7 @@ class DPCTGAN(CTGAN):
         self.accountant = accountant
         self.bounds = dict(bounds or {})
         self.categories = dict(categories or {})
+        self.marginal_weight = marginal_weight
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -113,6 +121,7 @@ class DPCTGAN(CTGAN):
             "discriminator_lr": self.discriminator_lr,
             "discriminator_steps": self.discriminator_steps,
             "max_modes": self.max_modes,
+            "marginal_weight": self.marginal_weight,
         }
 
     # -- training --------------------------------------------------------------
@@ -142,6 +151,8 @@ class DPCTGAN(CTGAN):
             for b, (name, _, w) in enumerate(blocks):
                 counts = torch.tensor(next(c for c in self.transformer_.columns_ if c.name == name).state["frequencies"], device=device)
                 noisy_probs[b, :w] = counts / counts.sum()
+
+            marginal_loss = MarginalLoss(self.layout_, self.transformer_, device)  # released noisy marginals
 
             # 2. the DP-SGD plan: sampling rate from the noisy row count, noise for exactly the planned steps
             budget.plan_training(self.batch_size, self.epochs)
@@ -207,6 +218,8 @@ class DPCTGAN(CTGAN):
                         loss_g = F.softplus(-discriminator(torch.cat([fake, cond], 1))).mean()
                         if conditional:
                             loss_g = loss_g + self._cond_loss(raw, column, category)
+                        if self.marginal_weight:
+                            loss_g = loss_g + self.marginal_weight * marginal_loss(raw)
                         opt_g.zero_grad(set_to_none=True)
                         loss_g.backward()
                         opt_g.step()
@@ -222,7 +235,8 @@ class DPCTGAN(CTGAN):
             self.privacy_ = budget.ledger(
                 private_module="discriminator",
                 post_processing=[
-                    "the generator: trained only through the private discriminator's scores of generated rows",
+                    "the generator: trained only through the private discriminator's scores of generated rows "
+                    "and the released noisy marginals (marginal_weight)",
                     "conditional vectors and sampling: category frequencies from the noisy counts",
                 ],
             )

@@ -9,6 +9,11 @@
   step and the noise is calibrated for the planned steps beforehand.
   The decoder's learned likelihood scale `sigma` is applied per row by a
   small module so that Opacus sees, and clips, its per-row gradient too.
+- **Released marginals** (`marginal_weight`): after each DP-SGD step the
+  decoder takes one more step of its own on codes from the prior, towards
+  the noisy per-column distributions the preprocessing released (the KL
+  divergence from each to the batch's mean softmax). That step reads no
+  real row, only already-private values, so it is post-processing.
 - **Conditional sampling** cannot pool the encoder's posteriors per category
   as TVAE does: that reads every real row again, outside the budget.
   Instead each category's latent Gaussian is fitted to prior codes whose
@@ -28,7 +33,7 @@ from torch import nn
 
 from synth.errors import GeneratorInputError
 from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.tabular import BlockLayout
+from synth.models.tabular import BlockLayout, MarginalLoss
 from synth.models.tvae import LATENTS_NAME, PRIOR_ROWS, TVAE, WEIGHTS_NAME, CategoryLatents, Decoder, Encoder
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
@@ -92,6 +97,7 @@ class DPTVAE(TVAE):
         l2scale: float = 1e-5,
         loss_factor: float = 2.0,
         max_modes: int = 10,
+        marginal_weight: float = 1.0,
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -108,6 +114,7 @@ class DPTVAE(TVAE):
         self.accountant = accountant
         self.bounds = dict(bounds or {})
         self.categories = dict(categories or {})
+        self.marginal_weight = marginal_weight
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -127,6 +134,7 @@ class DPTVAE(TVAE):
             "l2scale": self.l2scale,
             "loss_factor": self.loss_factor,
             "max_modes": self.max_modes,
+            "marginal_weight": self.marginal_weight,
         }
 
     # -- training --------------------------------------------------------------
@@ -163,6 +171,9 @@ class DPTVAE(TVAE):
                 seed=self.seed,
             )
             scale = vae._module.scale
+            marginal_loss = MarginalLoss(self.layout_, self.transformer_, device)  # released noisy marginals
+            public = [p for p in self.decoder_.parameters() if p.requires_grad]
+            public_optimiser = torch.optim.Adam(public, lr=self.lr, weight_decay=self.l2scale)
 
             # The losses are averages over real rows, statistics of the training data outside ε: they are shown on the
             # progress bar (the operator holds the data anyway) but not kept, so no card publishes them.
@@ -190,6 +201,16 @@ class DPTVAE(TVAE):
                         optimiser.step()
                         with torch.no_grad():
                             scale.sigma.clamp_(0.01, 1.0)
+                        if self.marginal_weight:
+                            # 6. post-processing step: the decoder's prior samples towards the released marginals
+                            vae.disable_hooks()
+                            raw = self.decoder_(torch.randn(self.batch_size, self.embedding_dim, device=device))
+                            public_optimiser.zero_grad(set_to_none=True)
+                            (self.marginal_weight * marginal_loss(raw)).backward()
+                            public_optimiser.step()
+                            for p in public:  # the DP optimiser must never see these gradients
+                                p.grad = None
+                            vae.enable_hooks()
                         sums += torch.stack([reconstruction.detach().sum(), kl.detach().sum()])
                         seen += len(rows)
                     reconstruction_mean, kl_mean = (sums / max(seen, 1)).tolist()
@@ -197,11 +218,12 @@ class DPTVAE(TVAE):
 
             self.train_seconds_ = time.perf_counter() - loop_started
 
-            # 6. the ledger, from the accountant's actual history
+            # 7. the ledger, from the accountant's actual history
             self.privacy_ = budget.ledger(
                 private_module="encoder and decoder",
                 post_processing=[
                     "conditional sampling: each category's latent Gaussian is fitted to prior codes whose decoded row has it",
+                    "decoder steps on prior codes towards the released noisy marginals (marginal_weight)",
                 ],
             )
             self.private_row_count_ = int(round(self.transformer_.noisy_rows_))

@@ -112,6 +112,12 @@ class BlockLayout:
         soft = e / (e @ self.member).index_select(1, self.block_of)
         return self._join(torch.tanh(raw.index_select(1, self.tanh_cols)), soft)
 
+    def block_softmax(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, n_soft) softmax of every block's logits, the softmax columns in row order (as `soft_cols`)."""
+        logits = raw.index_select(1, self.soft_cols)
+        e = (logits - self._block_max(logits).index_select(1, self.block_of)).exp()
+        return e / (e @ self.member).index_select(1, self.block_of)
+
     def block_logsumexp(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, n_blocks) log-sum-exp of each block's logits: log p(class c of block b) = raw[offset_b + c] - this."""
         logits = raw.index_select(1, self.soft_cols)
@@ -255,6 +261,31 @@ def draw_conditioned(
     )
     pick = torch.multinomial(p, size - have, replacement=True, generator=generator)
     return torch.cat([*kept, raw[pick]])
+
+
+class MarginalLoss:
+    """Σ over columns of KL(released distribution ‖ the batch's mean softmax), for the private generators.
+
+    `targets` has one entry per softmax span of the transformer in row order
+    (the private transformer's `marginal_targets()`: noisy category
+    frequencies, the noisy CDF's equal-mass bins, missing shares), None
+    where nothing was released. A function of released noisy counts and of
+    generated rows only, so a loss built on it is post-processing.
+    """
+
+    def __init__(self, layout: BlockLayout, transformer, device: torch.device | str):
+        widths = [w for w, activation in transformer.spans if activation == "softmax"]
+        targets = transformer.marginal_targets()
+        if len(targets) != len(widths):
+            raise ValueError(f"{len(targets)} released marginals for {len(widths)} softmax spans")
+        self.layout = layout
+        self.target = torch.cat([torch.as_tensor(t, dtype=torch.float32) if t is not None else torch.zeros(w)
+                                 for t, w in zip(targets, widths)] or [torch.zeros(0)]).to(device)
+        self.entropy = (self.target * self.target.clamp_min(1e-12).log()).sum()
+
+    def __call__(self, raw: torch.Tensor) -> torch.Tensor:
+        mean = self.layout.block_softmax(raw).mean(0)  # (n_soft,): the batch's distribution of every block
+        return self.entropy - (self.target * mean.clamp_min(1e-8).log()).sum()
 
 
 def block_generator(seed: int, block: int, device: torch.device) -> torch.Generator:

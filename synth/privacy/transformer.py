@@ -267,6 +267,8 @@ class DPDataTransformer:
             mass[:] = 1.0
         mass /= mass.sum()
         has_nulls = bool(noisy_missing > SUPPORT_Z * self.sigma_)
+        present_mass = max(float(np.maximum(noisy_values, 0.0).sum()), 1.0)
+        missing_share = max(float(noisy_missing), 0.0) / (max(float(noisy_missing), 0.0) + present_mass)
         spans: list[Span] = [(1, "tanh"), (self.bins, "softmax")]
         if has_nulls:
             spans.append((2, "softmax"))  # [present, missing]
@@ -280,6 +282,7 @@ class DPDataTransformer:
             "mass": mass.tolist(),
             "integer": bool(integer),
             "has_nulls": has_nulls,
+            "missing_share": round(missing_share, 6),  # from the noisy counts (post-processing)
         }
         return ColumnInfo(name, "numeric", dtype, spans, state)
 
@@ -322,6 +325,25 @@ class DPDataTransformer:
         }
         dtype = "bool" if is_bool else ("category" if isinstance(series.dtype, pd.CategoricalDtype) else "object")
         return ColumnInfo(name, "categorical", dtype, [(len(state["categories"]), "softmax")], state)
+
+    def marginal_targets(self) -> list[np.ndarray | None]:
+        """The released (noisy) distribution of every softmax span, in row order; None where none was released.
+
+        Post-processing of the noisy counts: a numeric column's quantile bins
+        are equal-mass bins of its noisy CDF (so uniform), its missing flag has
+        the noisy missing share, a categorical column has its noisy frequencies.
+        """
+        targets: list[np.ndarray | None] = []
+        for col in self.columns_:
+            if col.kind == "numeric":
+                targets.append(np.full(self.bins, 1.0 / self.bins))
+                if col.state["has_nulls"]:
+                    share = col.state.get("missing_share")
+                    targets.append(None if share is None else np.array([1.0 - share, share]))
+            else:
+                counts = np.maximum(np.asarray(col.state["frequencies"], dtype=np.float64), 0.0)
+                targets.append(counts / counts.sum() if counts.sum() > 0 else None)
+        return targets
 
     # -- encoding --------------------------------------------------------------
     @property

@@ -310,3 +310,57 @@ def test_card_markdown_shows_the_ledger(fitted):
     text = "\n".join(ledger_markdown(model.privacy_))
     assert "## Differential privacy" in text and f"ε = {model.privacy_['epsilon']:.3g}" in text
     assert "not covered by ε" in text and "opacus" in text
+
+
+# -- the released marginals the private generators are pulled towards ----------------------
+
+
+def test_marginal_targets_come_from_the_released_counts_only(fitted):
+    model, table = fitted
+    transformer = model.transformer_
+    widths = [w for w, activation in transformer.spans if activation == "softmax"]
+    targets = transformer.marginal_targets()
+    assert len(targets) == len(widths)
+    for target, width in zip(targets, widths):
+        if target is not None:
+            assert len(target) == width and target.sum() == pytest.approx(1.0) and (target >= 0).all()
+    # a categorical column's target is its noisy frequencies, normalised (what the saved state holds)
+    spans_before = {c.name: sum(1 for _, a in c.spans if a == "softmax") for c in transformer.columns_}
+    position = 0
+    for column in transformer.columns_:
+        if column.name == "group":
+            noisy = np.asarray(column.state["frequencies"], dtype=float)
+            np.testing.assert_allclose(targets[position], noisy / noisy.sum())
+        position += spans_before[column.name]
+    # a numeric column's quantile bins are equal-mass bins of its noisy CDF: uniform
+    age_bins = targets[[c.name for c in transformer.columns_ for _, a in c.spans if a == "softmax"].index("age")]
+    np.testing.assert_allclose(age_bins, np.full(transformer.bins, 1 / transformer.bins))
+
+
+def test_marginal_loss_is_the_kl_divergence_from_the_released_marginals(fitted):
+    from synth.models.tabular import MarginalLoss
+
+    model, _ = fitted
+    loss = MarginalLoss(model.layout_, model.transformer_, "cpu")
+    layout = model.layout_
+    # logits equal to log(target) in every block with a target: the batch's softmax is the target, KL = 0
+    raw = torch.zeros(8, layout.data_dim)
+    raw[:, layout.soft_cols] = loss.target.clamp_min(1e-6).log()
+    assert loss(raw).item() == pytest.approx(0.0, abs=1e-3)
+    # anything else is further away, and the figure is KL(target ‖ mean softmax) computed by hand
+    raw = torch.randn(8, layout.data_dim, generator=torch.Generator().manual_seed(0))
+    mean = layout.block_softmax(raw).mean(0)
+    t = loss.target
+    by_hand = torch.where(t > 0, t * (t.clamp_min(1e-12).log() - mean.log()), 0.0).sum()
+    assert loss(raw).item() == pytest.approx(by_hand.item(), rel=1e-4) and by_hand > 0.01
+
+
+def test_the_marginal_steps_spend_no_privacy_budget():
+    """With and without the pull towards the released marginals, the same σ, q and steps: the same ε."""
+    table = private_table(600)
+    ledgers = []
+    for weight in (0.0, 1.0):
+        model = build_generator("dp_tvae", {**TINY["dp_tvae"], **PRIVACY, "marginal_weight": weight},
+                                device="cpu", seed=0, verbose=False).fit(table)
+        ledgers.append(model.privacy_)
+    assert ledgers[0]["history"] == ledgers[1]["history"] and ledgers[0]["epsilon"] == ledgers[1]["epsilon"]

@@ -19,18 +19,21 @@ def test_chunks_stream_into_one_file_reproducibly(model, tmp_path):
     a, b = pd.read_parquet(first), pd.read_parquet(again)
     assert len(a) == 2_500
     pd.testing.assert_frame_equal(a, b)
-    # the three chunks are drawn with seeds 5, 6, 7: the first chunk is sample(1000, seed=5)
-    pd.testing.assert_frame_equal(a.iloc[:1000].reset_index(drop=True), model.sample(1000, seed=5), check_dtype=False)
+    # one seeded stream: the file holds the rows of one sample(2500, seed=5), whatever the chunk size
+    whole = model.sample(2_500, seed=5)
+    pd.testing.assert_frame_equal(a, whole, check_dtype=False)
+    other = pd.read_parquet(sample_to_parquet(model, tmp_path / "c.parquet", 2_500, seed=5, chunk_rows=700, progress=False))
+    pd.testing.assert_frame_equal(a, other)
     # dtypes survive the trip: ints stay ints, nullable ints keep their nulls
     assert str(a["age"].dtype) == "int64" and a["children"].isna().any() and a["joined"].dtype.kind == "M"
 
 
 def test_a_failure_leaves_no_file(model, tmp_path):
     class Breaks:
-        def sample(self, n, conditions=None, seed=None):
-            if seed > 0:
+        def sample(self, n, conditions=None, seed=None, start=0):
+            if start > 0:
                 raise RuntimeError("disk on fire")
-            return model.sample(n, seed=seed)
+            return model.sample(n, seed=seed, start=start)
 
     with pytest.raises(RuntimeError):
         sample_to_parquet(Breaks(), tmp_path / "out.parquet", 300, seed=0, chunk_rows=100, progress=False)
