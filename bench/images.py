@@ -4,6 +4,8 @@
     .venv/bin/python bench/images.py --quick              # 2,000 training images, small networks, 1-2 epochs: does it run?
     .venv/bin/python bench/images.py --generators ddpm    # one generator
     .venv/bin/python bench/images.py --data /path/to/fashion-mnist   # the folder with the four original .gz IDX files
+    .venv/bin/python bench/images.py --generators dcgan conv_vae --set source.max_images=10000 --set generator.epochs=5
+                                                          # sized down for a CPU: images_custom.*, overrides stated
 
 Per generator, with the hyperparameters of `pipelines/fashion_mnist_<kind>.yaml`
 (the spec's own split: 54,000 training and 6,000 holdout images; the
@@ -57,12 +59,12 @@ def default_data() -> Path:
     return shared if shared.is_dir() else ROOT / "data" / "fashion-mnist"
 
 
-def spec_for(kind: str, data: Path, quick: bool):
+def spec_for(kind: str, data: Path, quick: bool, overrides: list[str] = ()):
     from synth.spec import load_spec
 
     paths = [f"source.path={data / 'train-images-idx3-ubyte.gz'}", f"source.labels_path={data / 'train-labels-idx1-ubyte.gz'}",
              f"source.test_path={data / 't10k-images-idx3-ubyte.gz'}", f"source.test_labels_path={data / 't10k-labels-idx1-ubyte.gz'}"]
-    return load_spec(ROOT / "pipelines" / SPEC_FILE[kind], paths + (QUICK_COMMON + QUICK[kind] if quick else []))
+    return load_spec(ROOT / "pipelines" / SPEC_FILE[kind], paths + (QUICK_COMMON + QUICK[kind] if quick else []) + list(overrides))
 
 
 def main() -> None:
@@ -72,6 +74,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 images, small networks, 1-2 epochs: a smoke run")
     parser.add_argument("--sample-images", type=int, default=None,
                         help="images sampled (timed and judged); default: as many as training images (500 with --quick)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override every generator's spec, e.g. --set source.max_images=10000 --set generator.epochs=5 "
+                             "(a sized-down run: results go to images_custom.*, with the overrides stated)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
@@ -87,14 +92,15 @@ def main() -> None:
     if not (args.data / "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"{args.data}: no train-images-idx3-ubyte.gz; pass --data with the folder of the four Fashion-MNIST .gz files")
     results = {
-        "settings": {"quick": args.quick, "device": device, "data": str(args.data), "generators": args.generators},
+        "settings": {"quick": args.quick, "device": device, "data": str(args.data), "generators": args.generators,
+                     "overrides": args.overrides},
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
                     "cpu": _cpu_name()},
         "models": {},
     }
     for kind in args.generators:
-        spec = spec_for(kind, args.data, args.quick)
+        spec = spec_for(kind, args.data, args.quick, args.overrides)
         loaded = load_source(spec.source, spec.seed)
         train, holdout = split_holdout(loaded.images, spec.holdout_fraction, spec.seed)
         n_sample = args.sample_images or (500 if args.quick else len(train))
@@ -149,7 +155,7 @@ def write(results: dict, args: argparse.Namespace) -> None:
         for row in models.values():
             row["sampling_speed_vs_ddpm"] = round(row["images_per_second"] / models["ddpm"]["images_per_second"], 2)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "images_quick" if args.quick else "images"
+    stem = "images_quick" if args.quick else ("images_custom" if args.overrides else "images")
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2))
     (args.out / f"{stem}.md").write_text(render(results))
 
@@ -178,7 +184,9 @@ def render(results: dict) -> str:
         "## Image generators on Fashion-MNIST" + (" (QUICK smoke run: small networks, 2,000 images; not a result)" if s["quick"] else ""),
         "",
         f"Device: {where}; torch {m['torch']}. Hyperparameters: pipelines/fashion_mnist_*.yaml"
-        + (" with the --quick overrides in bench/images.py." if s["quick"] else "."),
+        + (" with the --quick overrides in bench/images.py" if s["quick"] else "")
+        + (f" with {' '.join('--set ' + o for o in s['overrides'])} (a sized-down run, not the specs as written)"
+           if s.get("overrides") else "") + ".",
         "Fréchet distance: in the judge CNN's standardised feature space (not Inception-FID; the floor is two halves of the "
         "real test images). TSTR: the judge's CNN trained on synthetic images, accuracy on real test images; the real "
         "ceiling is the same CNN trained on as many real training images.",
