@@ -128,6 +128,9 @@ class CTGANSpec(_Strict):
     transformer_sample_size: int = Field(default=5_000, ge=100)
     #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
     max_categories: int = Field(default=100, ge=2)
+    #: Weight of the generator's pull towards the real one-hot block frequencies (KL of the batch's mean softmax);
+    #: 0 is the paper's CTGAN.
+    marginal_weight: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _batch_divisible_by_pac(self) -> "CTGANSpec":

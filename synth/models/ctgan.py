@@ -20,8 +20,16 @@ for speed and none of it changing what is learned:
   reference back-propagates into the generator there and then throws
   those gradients away), scores fake and real rows in one forward pass,
   and the generator step does not compute discriminator weight gradients;
-- fused Adam; the transformer fits its mixtures on a bounded subsample
-  (see `synth.transformer`).
+- the transformer fits its mixtures on a bounded subsample (see
+  `synth.transformer`). (Not torch's fused Adam: on a CPU it trained
+  TVAE to markedly worse samples, detection AUC 0.96 instead of 0.85.)
+
+One addition that does change what is learned (`marginal_weight`, 0 turns
+it off): the generator's loss also has the KL divergence from the one-hot
+blocks' distribution over the real rows the sampler feeds the discriminator
+(categories, modes, missing flags) to the generated batch's mean softmax.
+On Adult at 30 epochs it raises the sdmetrics quality score from 0.83 to
+0.88 and the machine-learning efficacy from 0.53 to 0.58.
 
 Sampling runs in seeded blocks (`synth.models.tabular`), so the same seed
 gives the same rows however the output is chunked.
@@ -45,6 +53,7 @@ from synth.models.tabular import (
     SAMPLE_BLOCK_ROWS,
     BlockLayout,
     Conditions,
+    MarginalLoss,
     block_generator,
     check_rows,
     draw_conditioned,
@@ -53,6 +62,8 @@ from synth.models.tabular import (
 from synth.transformer import DataTransformer
 
 WEIGHTS_NAME = "generator.safetensors"
+#: Real rows drawn through the sampler to estimate the block distribution the marginal loss aims at.
+MARGINAL_ROWS = 200_000
 
 
 class Residual(nn.Module):
@@ -252,6 +263,7 @@ class CTGAN:
         max_modes: int = 10,
         transformer_sample_size: int = 5_000,
         max_categories: int = 100,
+        marginal_weight: float = 1.0,
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -268,6 +280,7 @@ class CTGAN:
         self.max_modes = max_modes
         self.transformer_sample_size = transformer_sample_size
         self.max_categories = max_categories
+        self.marginal_weight = marginal_weight
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -286,6 +299,7 @@ class CTGAN:
             "max_modes": self.max_modes,
             "transformer_sample_size": self.transformer_sample_size,
             "max_categories": self.max_categories,
+            "marginal_weight": self.marginal_weight,
         }
 
     # -- the conditional loss ----------------------------------------------------------
@@ -324,9 +338,17 @@ class CTGAN:
             # 2. networks and optimisers (betas and weight decay as in the paper's code)
             self.generator_ = Generator(self.embedding_dim + cond_dim, self.generator_dim, data_dim).to(device)
             discriminator = Discriminator(data_dim + cond_dim, self.discriminator_dim, self.pac).to(device)
-            adam = dict(betas=(0.5, 0.9), weight_decay=1e-6, fused=device.type in ("cpu", "cuda"))
+            adam = dict(betas=(0.5, 0.9), weight_decay=1e-6)  # not fused: see synth.models.tvae
             opt_g = torch.optim.Adam(self.generator_.parameters(), lr=self.generator_lr, **adam)
             opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.discriminator_lr, **adam)
+
+            # the one-hot blocks' distribution over the real rows the sampler hands the discriminator
+            # (training-by-sampling skews the conditioned columns, so not the plain column frequencies)
+            marginal_loss = None
+            if self.marginal_weight:
+                with torch.no_grad():
+                    rows = self.sampler_.sample_indices(MARGINAL_ROWS)[2] if conditional else torch.arange(len(data), device=device)
+                    marginal_loss = MarginalLoss(self.layout_, data[rows].index_select(1, self.layout_.soft_cols).mean(0))
 
             B = self.batch_size
             steps_per_epoch = max(len(data) // B, 1)
@@ -366,6 +388,8 @@ class CTGAN:
                     discriminator.requires_grad_(True)
                     if conditional:
                         loss_g = loss_g + self._cond_loss(raw, column, category)
+                    if marginal_loss is not None:
+                        loss_g = loss_g + self.marginal_weight * marginal_loss(raw)
                     opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
                     opt_g.step()

@@ -152,7 +152,7 @@ class DPCTGAN(CTGAN):
                 counts = torch.tensor(next(c for c in self.transformer_.columns_ if c.name == name).state["frequencies"], device=device)
                 noisy_probs[b, :w] = counts / counts.sum()
 
-            marginal_loss = MarginalLoss(self.layout_, self.transformer_, device)  # released noisy marginals
+            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)  # released noisy marginals
 
             # 2. the DP-SGD plan: sampling rate from the noisy row count, noise for exactly the planned steps
             budget.plan_training(self.batch_size, self.epochs)

@@ -171,7 +171,7 @@ class DPTVAE(TVAE):
                 seed=self.seed,
             )
             scale = vae._module.scale
-            marginal_loss = MarginalLoss(self.layout_, self.transformer_, device)  # released noisy marginals
+            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)  # released noisy marginals
             public = [p for p in self.decoder_.parameters() if p.requires_grad]
             public_optimiser = torch.optim.Adam(public, lr=self.lr, weight_decay=self.l2scale)
 

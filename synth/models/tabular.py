@@ -264,24 +264,33 @@ def draw_conditioned(
 
 
 class MarginalLoss:
-    """Σ over columns of KL(released distribution ‖ the batch's mean softmax), for the private generators.
+    """Σ over one-hot blocks of KL(target distribution ‖ the batch's mean softmax).
 
-    `targets` has one entry per softmax span of the transformer in row order
-    (the private transformer's `marginal_targets()`: noisy category
-    frequencies, the noisy CDF's equal-mass bins, missing shares), None
-    where nothing was released. A function of released noisy counts and of
-    generated rows only, so a loss built on it is post-processing.
+    `target` (n_soft,) holds, for every softmax column of the row (in
+    `BlockLayout.soft_cols` order), the share of rows that should have it:
+    per block a distribution, or zeros for a block with no target. The
+    private generators take it from the released noisy counts
+    (`from_released`), which makes a loss built on it post-processing; CTGAN
+    from the real rows its sampler feeds the discriminator.
     """
 
-    def __init__(self, layout: BlockLayout, transformer, device: torch.device | str):
+    def __init__(self, layout: BlockLayout, target: torch.Tensor):
+        if target.shape != (len(layout.soft_cols),):
+            raise ValueError(f"target has shape {tuple(target.shape)}, expected ({len(layout.soft_cols)},)")
+        self.layout = layout
+        self.target = target
+        self.entropy = (target * target.clamp_min(1e-12).log()).sum()
+
+    @classmethod
+    def from_released(cls, layout: BlockLayout, transformer, device: torch.device | str) -> "MarginalLoss":
+        """Targets from a private transformer's `marginal_targets()` (one entry per softmax span, None: no target)."""
         widths = [w for w, activation in transformer.spans if activation == "softmax"]
         targets = transformer.marginal_targets()
         if len(targets) != len(widths):
             raise ValueError(f"{len(targets)} released marginals for {len(widths)} softmax spans")
-        self.layout = layout
-        self.target = torch.cat([torch.as_tensor(t, dtype=torch.float32) if t is not None else torch.zeros(w)
-                                 for t, w in zip(targets, widths)] or [torch.zeros(0)]).to(device)
-        self.entropy = (self.target * self.target.clamp_min(1e-12).log()).sum()
+        target = torch.cat([torch.as_tensor(t, dtype=torch.float32) if t is not None else torch.zeros(w)
+                            for t, w in zip(targets, widths)] or [torch.zeros(0)]).to(device)
+        return cls(layout, target)
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
         mean = self.layout.block_softmax(raw).mean(0)  # (n_soft,): the batch's distribution of every block

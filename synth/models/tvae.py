@@ -195,9 +195,8 @@ class TVAE:
             encoder = Encoder(data_dim, self.compress_dims, self.embedding_dim).to(device)
             self.decoder_ = Decoder(self.embedding_dim, self.decompress_dims, data_dim).to(device)
             optimiser = torch.optim.Adam(
-                [*encoder.parameters(), *self.decoder_.parameters()], lr=self.lr, weight_decay=self.l2scale,
-                fused=device.type in ("cpu", "cuda"),
-            )
+                [*encoder.parameters(), *self.decoder_.parameters()], lr=self.lr, weight_decay=self.l2scale
+            )  # not fused: on this CPU torch's fused Adam made the demo's detection AUC 0.96 instead of 0.85
 
             self.loss_history_: list[dict[str, float]] = []
             bar = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)

@@ -341,7 +341,7 @@ def test_marginal_loss_is_the_kl_divergence_from_the_released_marginals(fitted):
     from synth.models.tabular import MarginalLoss
 
     model, _ = fitted
-    loss = MarginalLoss(model.layout_, model.transformer_, "cpu")
+    loss = MarginalLoss.from_released(model.layout_, model.transformer_, "cpu")
     layout = model.layout_
     # logits equal to log(target) in every block with a target: the batch's softmax is the target, KL = 0
     raw = torch.zeros(8, layout.data_dim)
