@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from bench.tabular import _cpu_name  # noqa: E402
+
 KINDS = ("ddpm", "dcgan", "conv_vae")
 SPEC_FILE = {"ddpm": "fashion_mnist_ddpm.yaml", "dcgan": "fashion_mnist_dcgan.yaml", "conv_vae": "fashion_mnist_vae.yaml"}
 # --quick: a smoke run on a CPU in a few minutes; small networks, so its figures say nothing about the full ones
@@ -165,16 +167,6 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def render(results: dict) -> str:

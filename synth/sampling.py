@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 DEFAULT_CHUNK_ROWS = 100_000
 
 
+def fresh_seed() -> int:
+    """A seed from OS entropy, for `sample(seed=None)`: every generator's unseeded draw."""
+    import numpy as np
+
+    return int(np.random.SeedSequence().entropy % 2**63)
+
+
 def sample_to_parquet(
     model: Any,
     path: str | Path,

@@ -122,7 +122,30 @@ def _to_python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-class DataTransformer:
+class EncodedLayout:
+    """Where each column sits in the encoded row, from the fitted `columns_`: shared by both transformers."""
+
+    columns_: list[ColumnInfo]
+
+    @property
+    def output_dim(self) -> int:
+        return sum(width for col in self.columns_ for width, _ in col.spans)
+
+    @property
+    def spans(self) -> list[Span]:
+        return [span for col in self.columns_ for span in col.spans]
+
+    def categorical_blocks(self) -> list[tuple[str, int, int]]:
+        """(column, start offset, width) of each categorical column's one-hot block."""
+        blocks, offset = [], 0
+        for col in self.columns_:
+            if col.kind == "categorical":
+                blocks.append((col.name, offset, col.spans[0][0]))
+            offset += sum(width for width, _ in col.spans)
+        return blocks
+
+
+class DataTransformer(EncodedLayout):
     """Fit on a DataFrame; `transform` → float32 matrix; `inverse_transform` → DataFrame."""
 
     def __init__(self, max_modes: int = 10, sample_size: int = 5_000, weight_threshold: float = 0.005,
@@ -217,23 +240,6 @@ class DataTransformer:
     @staticmethod
     def _numeric_values(series: pd.Series) -> np.ndarray:
         return numeric_values(series)
-
-    @property
-    def output_dim(self) -> int:
-        return sum(width for col in self.columns_ for width, _ in col.spans)
-
-    @property
-    def spans(self) -> list[Span]:
-        return [span for col in self.columns_ for span in col.spans]
-
-    def categorical_blocks(self) -> list[tuple[str, int, int]]:
-        """(column, start offset, width) of each categorical column's one-hot block."""
-        blocks, offset = [], 0
-        for col in self.columns_:
-            if col.kind == "categorical":
-                blocks.append((col.name, offset, col.spans[0][0]))
-            offset += sum(width for width, _ in col.spans)
-        return blocks
 
     def transform(self, table: pd.DataFrame, seed: int = 0) -> np.ndarray:
         """Encode rows; each numeric value's mode is drawn from its posterior (as in CTGAN)."""

@@ -32,8 +32,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.images import ImageSet, label_index, plan_labels, to_uint8
+from synth.images import ClassConditionalSampling, ImageSet, label_index, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "decoder.safetensors"
 SAMPLE_BATCH = 1000
@@ -76,7 +77,7 @@ class Decoder(nn.Module):
         return self.net(h)
 
 
-class ConvVAE:
+class ConvVAE(ClassConditionalSampling):
     """Class-conditional convolutional VAE. Hyperparameters are stored unchanged; learned state ends in `_`."""
 
     kind = "conv_vae"
@@ -167,24 +168,11 @@ class ConvVAE:
         """Codes and class vectors → uint8 mean images."""
         return to_uint8(torch.sigmoid(self.decoder_(z, classes)) * 2 - 1)
 
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
-        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
-        otherwise the classes follow the training frequencies."""
-        self._check_fitted()
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
-
-    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
-        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance."""
-        self._check_fitted()
-        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
-        return self.sample_labels(labels, seed=seed)
-
     @torch.no_grad()
     def sample_labels(self, labels: np.ndarray, seed: int | None = None) -> ImageSet:
         """One image per entry of `labels`: prior codes decoded with their class."""
         self._check_fitted()
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         out = []
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -207,7 +195,7 @@ class ConvVAE:
             raise GeneratorInputError(f"steps must be at least 2 (the two end points), got {steps}")
         start = label_index(label, self.class_names_)
         end = start if to_label is None else label_index(to_label, self.class_names_)
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)

@@ -57,8 +57,8 @@ from synth.models.tabular import (
     block_generator,
     check_rows,
     draw_conditioned,
-    fresh_seed,
 )
+from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -248,6 +248,7 @@ class CTGAN:
     """Conditional tabular GAN. Hyperparameters are stored unchanged; learned state ends in `_`."""
 
     kind = "ctgan"
+    transformer_class = DataTransformer  # DP-CTGAN: the private transformer
 
     def __init__(
         self,
@@ -447,11 +448,15 @@ class CTGAN:
         if not hasattr(self, "generator_"):
             raise GeneratorInputError("this CTGAN is not fitted yet; call fit(table) or CTGAN.load(folder) first")
 
+    def _config(self) -> dict[str, Any]:
+        """What config.json holds besides the kind (the private version adds its ledger)."""
+        return {"hyperparameters": self.hyperparameters(), "seed": self.seed, "transformer": self.transformer_.state_dict()}
+
     def save(self, folder: str | Path) -> Path:
         """Write `config.json` (hyperparameters, transformer and sampler statistics) and safetensors weights."""
         self._check_fitted()
         folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, transformer=self.transformer_.state_dict())
+        write_config(folder, self.kind, **self._config())
         save_tensors(folder, WEIGHTS_NAME, self.generator_.state_dict())
         return folder
 
@@ -460,7 +465,7 @@ class CTGAN:
         folder = Path(folder)
         config = read_config(folder, cls.kind)
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = DataTransformer.from_state_dict(config["transformer"])
+        model.transformer_ = cls.transformer_class.from_state_dict(config["transformer"])
         # Sampling needs only the category counts, which the transformer's state holds.
         model.sampler_ = CondSampler.from_counts(model.transformer_, device)
         model.layout_ = BlockLayout(model.transformer_, device)

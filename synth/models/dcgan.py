@@ -29,8 +29,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.images import ImageSet, label_index, plan_labels, to_uint8
+from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "generator.safetensors"
 SAMPLE_BATCH = 1000
@@ -83,7 +84,7 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(y) * h).sum(1)
 
 
-class DCGAN:
+class DCGAN(ClassConditionalSampling):
     """Class-conditional DCGAN. Hyperparameters are stored unchanged; learned state ends in `_`."""
 
     kind = "dcgan"
@@ -194,24 +195,11 @@ class DCGAN:
         return self
 
     # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
-        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
-        otherwise the classes follow the training frequencies."""
-        self._check_fitted()
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
-
-    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
-        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance."""
-        self._check_fitted()
-        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
-        return self.sample_labels(labels, seed=seed)
-
     @torch.no_grad()
     def sample_labels(self, labels: np.ndarray, seed: int | None = None) -> ImageSet:
         """One image per entry of `labels`."""
         self._check_fitted()
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         out = []
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -34,8 +34,9 @@ import torch
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.images import ImageSet, label_index, plan_labels, to_uint8
+from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "unet.safetensors"
 
@@ -67,7 +68,7 @@ def unet_config(
     }
 
 
-class DDPM:
+class DDPM(ClassConditionalSampling):
     """Class-conditional diffusion generator. Hyperparameters are stored unchanged; learned state ends in `_`."""
 
     kind = "ddpm"
@@ -201,19 +202,6 @@ class DDPM:
         return self
 
     # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
-        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
-        otherwise the classes follow the training frequencies."""
-        self._check_fitted()
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
-
-    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
-        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance: {"3": 500, "8": 500}."""
-        self._check_fitted()
-        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
-        return self.sample_labels(labels, seed=seed)
-
     @torch.no_grad()
     def sample_labels(self, labels: np.ndarray, seed: int | None = None, steps: int | None = None,
                       guidance_scale: float | None = None) -> ImageSet:
@@ -223,7 +211,7 @@ class DDPM:
 
         steps = steps or self.sampling_steps
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         height, width, channels = self.image_shape_
         null_class = len(self.class_names_)

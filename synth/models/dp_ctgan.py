@@ -54,8 +54,8 @@ import torch
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.models.ctgan import CTGAN, WEIGHTS_NAME, CondSampler, Discriminator, Generator
-from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.ctgan import CTGAN, CondSampler, Discriminator, Generator
+from synth.models.io import read_config
 from synth.models.tabular import BlockLayout, MarginalLoss
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
@@ -65,6 +65,7 @@ class DPCTGAN(CTGAN):
     """CTGAN with a differentially private discriminator and private preprocessing (see the module docstring)."""
 
     kind = "dp_ctgan"
+    transformer_class = DPDataTransformer
 
     def __init__(
         self,
@@ -245,26 +246,13 @@ class DPCTGAN(CTGAN):
         return self
 
     # -- persistence -----------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        """`config.json` (hyperparameters, the private transformer's state, the privacy ledger) and the generator's weights."""
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
-                     transformer=self.transformer_.state_dict(), privacy=self.privacy_)
-        save_tensors(folder, WEIGHTS_NAME, self.generator_.state_dict())
-        return folder
+    def _config(self) -> dict[str, Any]:
+        """config.json: the hyperparameters, the private transformer's state and the privacy ledger."""
+        return {**super()._config(), "privacy": self.privacy_}
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> "DPCTGAN":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = DPDataTransformer.from_state_dict(config["transformer"])
-        model.sampler_ = CondSampler.from_counts(model.transformer_, device)
-        model.layout_ = BlockLayout(model.transformer_, device)
-        model.generator_ = Generator(model.embedding_dim + model.sampler_.cond_dim, model.generator_dim, model.transformer_.output_dim)
-        load_module(model.generator_, folder, WEIGHTS_NAME).to(device).eval()
-        model.privacy_ = config["privacy"]
+        model = super().load(folder, device)  # with `transformer_class`, the private transformer
+        model.privacy_ = read_config(Path(folder), cls.kind)["privacy"]
         model.private_row_count_ = int(round(model.transformer_.noisy_rows_))
-        model.loss_history_, model.transform_seconds_ = [], 0.0
         return model

@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from synth.errors import GeneratorInputError
-from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.io import read_config
 from synth.models.tabular import BlockLayout, MarginalLoss
-from synth.models.tvae import LATENTS_NAME, PRIOR_ROWS, TVAE, WEIGHTS_NAME, CategoryLatents, Decoder, Encoder
+from synth.models.tvae import PRIOR_ROWS, TVAE, CategoryLatents, Decoder, Encoder
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
 
@@ -78,6 +78,7 @@ class DPTVAE(TVAE):
     """TVAE with DP-SGD on encoder and decoder and private preprocessing (see the module docstring)."""
 
     kind = "dp_tvae"
+    transformer_class = DPDataTransformer
 
     def __init__(
         self,
@@ -266,29 +267,13 @@ class DPTVAE(TVAE):
         if not hasattr(self, "decoder_"):
             raise GeneratorInputError("this DP-TVAE is not fitted yet; call fit(table) or DPTVAE.load(folder) first")
 
-    def save(self, folder: str | Path) -> Path:
-        """`config.json` (hyperparameters, the private transformer's state, the privacy ledger), decoder weights, category latents."""
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
-                     transformer=self.transformer_.state_dict(), privacy=self.privacy_)
-        save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
-        save_tensors(folder, LATENTS_NAME, self.latents_.state_dict())
-        return folder
+    def _config(self) -> dict[str, Any]:
+        """config.json: the hyperparameters, the private transformer's state and the privacy ledger."""
+        return {**super()._config(), "privacy": self.privacy_}
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> "DPTVAE":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = DPDataTransformer.from_state_dict(config["transformer"])
-        model.layout_ = BlockLayout(model.transformer_, device)
-        model.decoder_ = Decoder(model.embedding_dim, model.decompress_dims, model.transformer_.output_dim)
-        load_module(model.decoder_, folder, WEIGHTS_NAME).to(device).eval()
-        n_categories = sum(width for _, _, width in model.transformer_.categorical_blocks())
-        model.latents_ = CategoryLatents(n_categories, model.embedding_dim)
-        load_module(model.latents_, folder, LATENTS_NAME).to(device)
-        model.privacy_ = config["privacy"]
+        model = super().load(folder, device)  # with `transformer_class`, the private transformer
+        model.privacy_ = read_config(Path(folder), cls.kind)["privacy"]
         model.private_row_count_ = int(round(model.transformer_.noisy_rows_))
-        model.loss_history_, model.transform_seconds_ = [], 0.0
         return model

@@ -54,7 +54,8 @@ from scipy import special
 
 from synth.errors import GeneratorInputError, ModelError
 from synth.models.io import read_config, save_tensors, write_config
-from synth.models.tabular import category_position, check_rows, fresh_seed, same_value
+from synth.models.tabular import category_position, check_rows, same_value
+from synth.sampling import fresh_seed
 from synth.transformer import (
     MAX_CATEGORIES,
     _column_kind,

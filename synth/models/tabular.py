@@ -303,11 +303,6 @@ def block_generator(seed: int, block: int, device: torch.device) -> torch.Genera
     return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def fresh_seed() -> int:
-    """A seed from OS entropy, for `sample(seed=None)`."""
-    return int(np.random.SeedSequence().entropy % 2**63)
-
-
 def check_rows(n: int, start: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise GeneratorInputError(f"n must be a positive number of rows, got {n!r}")

@@ -41,8 +41,8 @@ from synth.models.tabular import (
     block_generator,
     check_rows,
     draw_conditioned,
-    fresh_seed,
 )
+from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
 
 WEIGHTS_NAME = "decoder.safetensors"
@@ -110,6 +110,7 @@ class TVAE:
     """Tabular variational autoencoder. Hyperparameters are stored unchanged; learned state ends in `_`."""
 
     kind = "tvae"
+    transformer_class = DataTransformer  # DP-TVAE: the private transformer
 
     def __init__(
         self,
@@ -317,6 +318,10 @@ class TVAE:
         if not hasattr(self, "decoder_"):
             raise GeneratorInputError("this TVAE is not fitted yet; call fit(table) or TVAE.load(folder) first")
 
+    def _config(self) -> dict[str, Any]:
+        """What config.json holds besides the kind (the private version adds its ledger)."""
+        return {"hyperparameters": self.hyperparameters(), "seed": self.seed, "transformer": self.transformer_.state_dict()}
+
     def save(self, folder: str | Path) -> Path:
         """Write `config.json` (hyperparameters, transformer), the decoder's weights and the category latents.
 
@@ -325,7 +330,7 @@ class TVAE:
         """
         self._check_fitted()
         folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, transformer=self.transformer_.state_dict())
+        write_config(folder, self.kind, **self._config())
         save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
         save_tensors(folder, LATENTS_NAME, self.latents_.state_dict())
         return folder
@@ -335,7 +340,7 @@ class TVAE:
         folder = Path(folder)
         config = read_config(folder, cls.kind)
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = DataTransformer.from_state_dict(config["transformer"])
+        model.transformer_ = cls.transformer_class.from_state_dict(config["transformer"])
         model.layout_ = BlockLayout(model.transformer_, device)
         model.decoder_ = Decoder(model.embedding_dim, model.decompress_dims, model.transformer_.output_dim)
         load_module(model.decoder_, folder, WEIGHTS_NAME).to(device).eval()

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import GeneratorInputError
-from synth.transformer import ColumnInfo, Span
+from synth.transformer import ColumnInfo, EncodedLayout, Span
 
 #: Narrow integer columns (at most this many values between the bounds) get one cell per value.
 MAX_INTEGER_CELLS = 128
@@ -120,7 +120,7 @@ class Plan:
         return 1 + len(self.numeric) + len(self.categorical) + len(self.learned_bounds)
 
 
-class DPDataTransformer:
+class DPDataTransformer(EncodedLayout):
     """Same interface as `synth.transformer.DataTransformer`; fitted with `fit(table, sigma=..., ...)`."""
 
     def __init__(self, bins: int = 10, bounds: dict[str, Any] | None = None, categories: dict[str, list] | None = None):
@@ -346,23 +346,6 @@ class DPDataTransformer:
         return targets
 
     # -- encoding --------------------------------------------------------------
-    @property
-    def output_dim(self) -> int:
-        return sum(width for col in self.columns_ for width, _ in col.spans)
-
-    @property
-    def spans(self) -> list[Span]:
-        return [span for col in self.columns_ for span in col.spans]
-
-    def categorical_blocks(self) -> list[tuple[str, int, int]]:
-        """(column, start offset, width) of each categorical column's one-hot block."""
-        blocks, offset = [], 0
-        for col in self.columns_:
-            if col.kind == "categorical":
-                blocks.append((col.name, offset, col.spans[0][0]))
-            offset += sum(width for width, _ in col.spans)
-        return blocks
-
     def transform(self, table: pd.DataFrame, seed: int = 0) -> np.ndarray:
         """Encode rows with the released statistics only (each row's own randomness for point cells)."""
         missing = [c.name for c in self.columns_ if c.name not in table.columns]
