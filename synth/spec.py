@@ -131,6 +131,8 @@ class CTGANSpec(_Strict):
     #: Weight of the generator's pull towards the real one-hot block frequencies (KL of the batch's mean softmax);
     #: 0 is the paper's CTGAN.
     marginal_weight: float = Field(default=1.0, ge=0)
+    #: "bf16": the networks' matrix products in bfloat16 (mixed precision, for GPUs; see synth.models.training).
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @model_validator(mode="after")
     def _batch_divisible_by_pac(self) -> "CTGANSpec":
@@ -161,6 +163,8 @@ class TVAESpec(_Strict):
     transformer_sample_size: int = Field(default=5_000, ge=100)
     #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
     max_categories: int = Field(default=100, ge=2)
+    #: "bf16": the networks' matrix products in bfloat16 (mixed precision, for GPUs; see synth.models.training).
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def hyperparameters(self) -> dict[str, Any]:
         return self.model_dump(exclude={"kind"})

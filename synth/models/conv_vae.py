@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, label_index, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "decoder.safetensors"
@@ -128,8 +129,7 @@ class ConvVAE(ClassConditionalSampling):
         self.class_counts_ = images.class_counts().tolist()
         self.image_shape_ = images.shape
         channels, classes, size = self._networks()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. data once on the device, pixels in [0, 1] (the Bernoulli likelihood's range)
             started = time.perf_counter()
             x_all = (images.to_tensor(device) + 1) / 2
@@ -175,8 +175,7 @@ class ConvVAE(ClassConditionalSampling):
         seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         out = []
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(device, seed):
             for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(SAMPLE_BATCH):
                 onehot = F.one_hot(y.to(device), len(self.class_names_)).float()
                 out.append(self._decode(torch.randn(len(y), self.latent_dim, device=device), onehot))
@@ -197,8 +196,7 @@ class ConvVAE(ClassConditionalSampling):
         end = start if to_label is None else label_index(to_label, self.class_names_)
         seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(device, seed):
             z0, z1 = torch.randn(2, self.latent_dim, device=device)
         w = torch.linspace(0, 1, steps, device=device)[:, None]  # (steps, 1)
         eye = torch.eye(len(self.class_names_), device=device)

@@ -16,13 +16,25 @@ for speed and none of it changing what is learned:
   instead of `torch.multinomial`, and Gumbel noise comes from `torch.rand`
   (on a CPU both of `multinomial`'s and `gumbel_softmax`'s `exponential_`
   draws cost more than the rest of the sampler and activation);
-- the discriminator step generates its fake rows without a graph (the
-  reference back-propagates into the generator there and then throws
-  those gradients away), scores fake and real rows in one forward pass,
-  and the generator step does not compute discriminator weight gradients;
+- the discriminator scores fake and real rows in one forward pass, and the
+  generator step does not compute discriminator weight gradients;
+- the generator step reuses the last discriminator step's fake rows and
+  cond vectors (scored again by the just-updated discriminator, as
+  PyTorch's DCGAN example does) instead of generating a second batch, so
+  each step runs the generator forward once, not twice (the reference
+  even back-propagates into the generator in the discriminator step and
+  throws those gradients away). Same objective, one draw of noise fewer:
+  on Adult at 100 epochs an epoch took 12% less time, with quality 0.910
+  against 0.873-0.904 and efficacy 0.59 against 0.59;
 - the transformer fits its mixtures on a bounded subsample (see
-  `synth.transformer`). (Not torch's fused Adam: on a CPU it trained
+  `synth.transformer`), and training flushes denormal floats to zero
+  (`synth.models.training`). (Not torch's fused Adam: on a CPU it trained
   TVAE to markedly worse samples, detection AUC 0.96 instead of 0.85.)
+
+`precision="bf16"` runs the networks' matrix products in bfloat16
+(mixed precision, `synth.models.training.autocast`); on this project's
+2-core CPU (AVX-512 BF16) a CTGAN epoch on Adult took 0.82 of the float32
+time at the same quality (100 epochs: 0.914 vs 0.873-0.904).
 
 One addition that does change what is learned (`marginal_weight`, 0 turns
 it off): the generator's loss also has the KL divergence from the one-hot
@@ -58,6 +70,7 @@ from synth.models.tabular import (
     check_rows,
     draw_conditioned,
 )
+from synth.models.training import autocast, check_precision, training
 from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
 
@@ -140,7 +153,7 @@ class Discriminator(nn.Module):
         g = linears[-1].weight.expand(len(x), -1)  # (B/pac, H_last)
         for linear, slope in zip(reversed(linears[:-1]), reversed(slopes)):
             g = (g * slope) @ linear.weight
-        return ((g.norm(2, dim=1) - 1) ** 2).mean() * weight
+        return ((g.float().norm(2, dim=1) - 1) ** 2).mean() * weight
 
 
 def _padded_cdf(weights: list[torch.Tensor], width: int, device) -> torch.Tensor:
@@ -265,6 +278,7 @@ class CTGAN:
         transformer_sample_size: int = 5_000,
         max_categories: int = 100,
         marginal_weight: float = 1.0,
+        precision: str = "fp32",
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -282,6 +296,7 @@ class CTGAN:
         self.transformer_sample_size = transformer_sample_size
         self.max_categories = max_categories
         self.marginal_weight = marginal_weight
+        self.precision = check_precision(precision)
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -301,6 +316,7 @@ class CTGAN:
             "transformer_sample_size": self.transformer_sample_size,
             "max_categories": self.max_categories,
             "marginal_weight": self.marginal_weight,
+            "precision": self.precision,
         }
 
     # -- the conditional loss ----------------------------------------------------------
@@ -323,8 +339,7 @@ class CTGAN:
         from tqdm.auto import tqdm
 
         device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. encode the table once; from here on everything is a tensor on `device`
             started = time.perf_counter()
             self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size, max_categories=self.max_categories)
@@ -352,45 +367,44 @@ class CTGAN:
                     marginal_loss = MarginalLoss(self.layout_, data[rows].index_select(1, self.layout_.soft_cols).mean(0))
 
             B = self.batch_size
+            mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
             steps_per_epoch = max(len(data) // B, 1)
             self.loss_history_: list[dict[str, float]] = []
             bar = tqdm(range(self.epochs), desc="CTGAN", unit="epoch", disable=not self.verbose)
             for _ in bar:
                 for _ in range(steps_per_epoch):
                     # 3. discriminator step(s): real rows drawn to match a random cond vector
-                    for _ in range(self.discriminator_steps):
+                    for step in range(self.discriminator_steps):
                         if conditional:
                             column, category, rows = self.sampler_.sample_indices(B)
                             cond = self.sampler_.cond_vector(column, category)
                         else:
                             rows, cond = torch.randint(len(data), (B,), device=device), data.new_zeros(B, 0)
-                        with torch.no_grad():  # the generator is not updated here: no graph through it
-                            fake = self.layout_.gumbel_softmax(self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1)), 0.2)
-                        # the real rows are paired with their own cond vector, shuffled like ctgan does
-                        perm = torch.randperm(B, device=device)
-                        fake_in, real_in = torch.cat([fake, cond], 1), torch.cat([data[rows[perm]], cond[perm]], 1)
-                        scores = discriminator(torch.cat([fake_in, real_in]))  # one pass: (2B/pac, 1)
-                        loss_d = scores[: B // self.pac].mean() - scores[B // self.pac :].mean()
-                        penalty = discriminator.gradient_penalty(real_in, fake_in)
+                        # the last step's fake rows are the generator step's too, so only their graph is kept
+                        with mixed:
+                            with torch.set_grad_enabled(step == self.discriminator_steps - 1):
+                                raw = self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1)).float()
+                                fake = self.layout_.gumbel_softmax(raw, 0.2)
+                            # the real rows are paired with their own cond vector, shuffled like ctgan does
+                            perm = torch.randperm(B, device=device)
+                            fake_in, real_in = torch.cat([fake.detach(), cond], 1), torch.cat([data[rows[perm]], cond[perm]], 1)
+                            scores = discriminator(torch.cat([fake_in, real_in])).float()  # one pass: (2B/pac, 1)
+                            loss_d = scores[: B // self.pac].mean() - scores[B // self.pac :].mean()
+                            penalty = discriminator.gradient_penalty(real_in, fake_in)
                         opt_d.zero_grad(set_to_none=True)
                         (loss_d + penalty).backward()
                         opt_d.step()
 
-                    # 4. generator step: fool the discriminator and honour the cond vector
-                    if conditional:
-                        column, category, _ = self.sampler_.sample_indices(B)
-                        cond = self.sampler_.cond_vector(column, category)
-                    else:
-                        cond = data.new_zeros(B, 0)
-                    raw = self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1))
-                    fake = self.layout_.gumbel_softmax(raw, 0.2)
-                    discriminator.requires_grad_(False)  # only the gradient w.r.t. its input is needed
-                    loss_g = -discriminator(torch.cat([fake, cond], 1)).mean()
-                    discriminator.requires_grad_(True)
-                    if conditional:
-                        loss_g = loss_g + self._cond_loss(raw, column, category)
-                    if marginal_loss is not None:
-                        loss_g = loss_g + self.marginal_weight * marginal_loss(raw)
+                    # 4. generator step on the same fake rows (scored by the updated discriminator):
+                    #    fool the discriminator and honour the cond vector
+                    with mixed:
+                        discriminator.requires_grad_(False)  # only the gradient w.r.t. its input is needed
+                        loss_g = -discriminator(torch.cat([fake, cond], 1)).float().mean()
+                        discriminator.requires_grad_(True)
+                        if conditional:
+                            loss_g = loss_g + self._cond_loss(raw, column, category)
+                        if marginal_loss is not None:
+                            loss_g = loss_g + self.marginal_weight * marginal_loss(raw)
                     opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
                     opt_g.step()

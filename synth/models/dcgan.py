@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -146,8 +147,7 @@ class DCGAN(ClassConditionalSampling):
         self.class_names_ = list(images.class_names)
         self.class_counts_ = images.class_counts().tolist()
         self.image_shape_ = images.shape
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. data once on the device in [-1, 1]; networks with DCGAN's N(0, 0.02) initialisation
             started = time.perf_counter()
             real_all = images.to_tensor(device)
@@ -202,8 +202,7 @@ class DCGAN(ClassConditionalSampling):
         seed = fresh_seed() if seed is None else seed
         device = torch.device(self.device)
         out = []
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(device, seed):
             for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(SAMPLE_BATCH):
                 y = y.to(device)
                 out.append(to_uint8(self.generator_(torch.randn(len(y), self.latent_dim, device=device), y)))

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "unet.safetensors"
@@ -156,8 +157,7 @@ class DDPM(ClassConditionalSampling):
         self.unet_config_ = unet_config(height, channels, images.num_classes, self.block_out_channels,
                                         self.layers_per_block, self.attention, self.norm_num_groups)
         null_class = images.num_classes
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. data once on the device, in [-1, 1]; the UNet built from its config, never from the hub
             started = time.perf_counter()
             x0_all = images.to_tensor(device)  # (N, C, H, W)
@@ -218,8 +218,7 @@ class DDPM(ClassConditionalSampling):
         scheduler = DDIMScheduler.from_config(self._scheduler_config())
         scheduler.set_timesteps(steps)
         out = []
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+        with seeded(device, seed):
             for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(self.sample_batch_size):
                 y = y.to(device)
                 # 1. start from pure noise x_T

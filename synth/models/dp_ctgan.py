@@ -57,6 +57,7 @@ from synth.errors import GeneratorInputError
 from synth.models.ctgan import CTGAN, CondSampler, Discriminator, Generator
 from synth.models.io import read_config
 from synth.models.tabular import BlockLayout, MarginalLoss
+from synth.models.training import training
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
 
@@ -134,8 +135,7 @@ class DPCTGAN(CTGAN):
         if self.discriminator_steps < 1:
             raise GeneratorInputError(f"discriminator_steps must be at least 1, got {self.discriminator_steps}")
         device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. preprocessing inside the budget: noisy counts only; then encode every row with them
             started = time.perf_counter()
             self.transformer_ = budget.preprocess(table, DPDataTransformer(self.max_modes, self.bounds, self.categories), self.seed)

@@ -34,6 +34,7 @@ from torch import nn
 from synth.errors import GeneratorInputError
 from synth.models.io import read_config
 from synth.models.tabular import BlockLayout, MarginalLoss
+from synth.models.training import training
 from synth.models.tvae import PRIOR_ROWS, TVAE, CategoryLatents, Decoder, Encoder
 from synth.privacy.budget import PrivacyBudget
 from synth.privacy.transformer import DPDataTransformer
@@ -147,8 +148,7 @@ class DPTVAE(TVAE):
         budget = PrivacyBudget(self.epsilon, self.delta, self.max_grad_norm, self.preprocessing_share, self.accountant)
         budget.check()
         device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. preprocessing inside the budget: noisy counts only; then encode every row with them
             started = time.perf_counter()
             self.transformer_ = budget.preprocess(table, DPDataTransformer(self.max_modes, self.bounds, self.categories), self.seed)

@@ -42,6 +42,7 @@ from synth.models.tabular import (
     check_rows,
     draw_conditioned,
 )
+from synth.models.training import autocast, check_precision, training
 from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
 
@@ -125,6 +126,7 @@ class TVAE:
         max_modes: int = 10,
         transformer_sample_size: int = 5_000,
         max_categories: int = 100,
+        precision: str = "fp32",
         device: str = "cpu",
         seed: int = 0,
         verbose: bool = True,
@@ -140,6 +142,7 @@ class TVAE:
         self.max_modes = max_modes
         self.transformer_sample_size = transformer_sample_size
         self.max_categories = max_categories
+        self.precision = check_precision(precision)
         self.device = device
         self.seed = seed
         self.verbose = verbose
@@ -157,6 +160,7 @@ class TVAE:
             "max_modes": self.max_modes,
             "transformer_sample_size": self.transformer_sample_size,
             "max_categories": self.max_categories,
+            "precision": self.precision,
         }
 
     # -- layout of the encoded row ----------------------------------------------------
@@ -178,8 +182,7 @@ class TVAE:
         from tqdm.auto import tqdm
 
         device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(self.seed)
+        with training(device, self.seed):
             # 1. encode the table once; from here on everything is a tensor on `device`
             started = time.perf_counter()
             self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size, max_categories=self.max_categories)
@@ -200,24 +203,26 @@ class TVAE:
             )  # not fused: on this CPU torch's fused Adam made the demo's detection AUC 0.96 instead of 0.85
 
             self.loss_history_: list[dict[str, float]] = []
+            mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
             bar = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
             for _ in bar:
                 sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's rows
                 # every row once per epoch; the last, smaller batch is kept (as the reference does)
                 for rows in torch.randperm(len(data), device=device).split(self.batch_size):
                     x, y, B = data[rows], targets[rows], len(rows)
-                    # 3. encode and draw a code with the reparameterisation trick
-                    mu, logvar = encoder(x)
-                    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-                    raw = self.decoder_(z)
-                    # 4. reconstruction: Gaussian NLL of the alphas (learned sigma), cross-entropy of the one-hots
-                    sigma = self.decoder_.sigma[alphas]
-                    error = x[:, alphas] - torch.tanh(raw[:, alphas])
-                    reconstruction = (error**2 / (2 * sigma**2)).sum() + B * torch.log(sigma).sum()
-                    # every block's cross-entropy at once: -log p(true class)
-                    reconstruction = reconstruction + self.layout_.block_nll(raw, y).sum()
-                    kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
-                    loss = (self.loss_factor * reconstruction + kl) / B
+                    with mixed:
+                        # 3. encode and draw a code with the reparameterisation trick
+                        mu, logvar = (t.float() for t in encoder(x))
+                        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+                        raw = self.decoder_(z).float()
+                        # 4. reconstruction: Gaussian NLL of the alphas (learned sigma), cross-entropy of the one-hots
+                        sigma = self.decoder_.sigma[alphas]
+                        error = x[:, alphas] - torch.tanh(raw[:, alphas])
+                        reconstruction = (error**2 / (2 * sigma**2)).sum() + B * torch.log(sigma).sum()
+                        # every block's cross-entropy at once: -log p(true class)
+                        reconstruction = reconstruction + self.layout_.block_nll(raw, y).sum()
+                        kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
+                        loss = (self.loss_factor * reconstruction + kl) / B
                     # 5. one step for both networks; sigma stays in [0.01, 1] as in the reference
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()

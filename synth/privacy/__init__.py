@@ -19,6 +19,7 @@ NOT_USED_UNDER_PRIVACY = {
     "pac": "DP-SGD needs each row's gradient on its own, so DP-CTGAN uses pac 1",
     "transformer_sample_size": "the private preprocessing counts every row once; no Gaussian mixture is fitted on a subsample",
     "max_categories": "a private fit keeps only declared categories or those found above a noise threshold",
+    "precision": "the private models train in float32 (Opacus's per-row gradient norms are not checked under bf16 autocast)",
 }
 
 

@@ -219,6 +219,7 @@ def test_image_generators_are_refused_under_privacy():
 @pytest.mark.parametrize("key, value, message", [
     ("generator.pac", 5, "generator.pac=5 does not apply with privacy.*set pac: 1"),
     ("generator.transformer_sample_size", 2000, "generator.transformer_sample_size=2000 does not apply with privacy"),
+    ("generator.precision", "bf16", "generator.precision='bf16' does not apply with privacy.*float32"),
     ("privacy.epsilon", 0, "privacy.epsilon"),
     ("privacy.accountant", "gdp", "privacy.accountant"),
     ("privacy.bounds", {"age": [90, 17]}, r"bounds.age: low \(90\) must be below high \(17\)"),
