@@ -4,6 +4,7 @@
     .venv/bin/python bench/tabular.py --epochs 100
     .venv/bin/python bench/tabular.py --quick             # 2 epochs on 3,000 rows: does it run?
     .venv/bin/python bench/tabular.py --epochs 300 --device cuda   # on a GPU (ours and SDV's both on it)
+    .venv/bin/python bench/tabular.py --models ours_tvae sdv_tvae --seeds 3 --name tabular_tvae   # 3 training seeds
 
 On UCI Adult's original train split (32,561 rows), for ours and SDV's CTGAN
 and TVAE at the same epochs and batch size, plus our Gaussian copula:
@@ -25,8 +26,14 @@ and TVAE at the same epochs and batch size, plus our Gaussian copula:
   the real test split (16,281 rows), averaged; macro-F1 too; the same
   models trained on the real rows give the ceiling.
 
+With `--seeds N` every model is trained with seeds 0 .. N-1 (SDV's through
+the global RNGs it draws from) and each figure is the mean, every seed's
+quality and efficacy listed beside it: on Adult one TVAE's efficacy moves by
+0.04 from one training seed to the next, more than most differences between
+implementations, so a one-seed comparison is weak evidence.
+
 Writes bench/results/tabular.json and bench/results/tabular.md (quick runs:
-tabular_quick.*; --device cuda: *_cuda.*). Ratios are ours / SDV's from this
+tabular_quick.*; --device cuda: *_cuda.*; `--name` sets another stem). Ratios are ours / SDV's from this
 same run, same device, same `--threads` (default: torch's choice).
 """
 
@@ -58,10 +65,14 @@ def adult(split: str):
 class SDV:
     """SDV 2.0's single-table synthesizers behind our fit/sample contract."""
 
-    def __init__(self, kind: str, epochs: int, batch_size: int, device: str = "cpu"):
-        self.kind, self.epochs, self.batch_size, self.device = kind, epochs, batch_size, device
+    def __init__(self, kind: str, epochs: int, batch_size: int, device: str = "cpu", seed: int = 0):
+        self.kind, self.epochs, self.batch_size, self.device, self.seed = kind, epochs, batch_size, device, seed
 
     def fit(self, table):
+        import random
+
+        import numpy as np
+        import torch
         from ctgan.data_transformer import DataTransformer
         from sdv.metadata import Metadata
         from sdv.single_table import CTGANSynthesizer, TVAESynthesizer
@@ -86,6 +97,7 @@ class SDV:
 
         for name, method in originals.items():
             setattr(DataTransformer, name, timed(method))
+        random.seed(self.seed), np.random.seed(self.seed), torch.manual_seed(self.seed)  # SDV draws from the global RNGs
         try:
             started = time.perf_counter()
             processed = self.model.preprocess({"adult": table})
@@ -100,14 +112,14 @@ class SDV:
         return self.model.sample(n)["adult"]
 
 
-def build(name: str, epochs: int, batch_size: int, device: str = "cpu"):
+def build(name: str, epochs: int, batch_size: int, device: str = "cpu", seed: int = 0):
     from synth.models import build_generator
 
     if name.startswith("sdv_"):
-        return SDV(name.removeprefix("sdv_"), epochs, batch_size, device)
+        return SDV(name.removeprefix("sdv_"), epochs, batch_size, device, seed)
     kind = {"ours_ctgan": "ctgan", "ours_tvae": "tvae", "ours_copula": "gaussian_copula"}[name]
     hyper = {} if kind == "gaussian_copula" else {"epochs": epochs, "batch_size": batch_size}
-    return build_generator(kind, hyper, device=device, seed=0, verbose=False)
+    return build_generator(kind, hyper, device=device, seed=seed, verbose=False)
 
 
 def efficacy(train, test, quick: bool) -> dict[str, float]:
@@ -186,7 +198,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 epochs on 3,000 rows, 10,000 sampled: a smoke run")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where ours and SDV's models train")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for both (default: torch's choice)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="training seeds per model (0, 1, ...): figures are their means, each seed's kept beside them")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--name", default=None,
+                        help="file stem of the results (default: tabular, tabular_quick, tabular_cuda); two runs on "
+                             "different models at once need different names")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.sample_rows = 2, 10_000
@@ -200,7 +217,7 @@ def main() -> None:
         train, test = train.sample(3000, random_state=0), test.sample(3000, random_state=0)
     results = {
         "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "train_rows": len(train), "test_rows": len(test),
-                     "quick": args.quick, "device": args.device,
+                     "quick": args.quick, "device": args.device, "seeds": args.seeds,
                      "sample_rows": args.sample_rows},
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -216,37 +233,58 @@ def main() -> None:
     for name in args.models:
         build(name, 1, min(args.batch_size, 500), args.device).fit(warm_rows).sample(100, seed=0)
     for name in args.models:
-        print(f"{name}: fitting ({args.epochs} epochs) ...", flush=True)
-        model = build(name, args.epochs, args.batch_size, args.device)
-        _sync(args.device)
-        started = time.perf_counter()
-        model.fit(train)
-        _sync(args.device)
-        fit_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        big = model.sample(args.sample_rows, seed=1)
-        _sync(args.device)
-        sample_seconds = time.perf_counter() - started
-        synthetic = big.iloc[: len(train)].reset_index(drop=True) if len(big) >= len(train) else model.sample(len(train), seed=2)
-        row = {
-            "fit_seconds": round(fit_seconds, 1),
-            # the part of fit spent fitting and applying the data transformer(s); the rest is training
-            "transformer_seconds": round(model.transform_seconds_, 2) if hasattr(model, "transform_seconds_") else None,
-            "train_seconds_per_epoch": (round((fit_seconds - model.transform_seconds_) / args.epochs, 3)
-                                        if name != "ours_copula" and hasattr(model, "transform_seconds_") else None),
-            "sample_seconds": round(sample_seconds, 2),
-            "quality": round(quality(train, synthetic), 4),
-            "efficacy": efficacy(synthetic[train.columns], test, args.quick),
-        }
+        runs = []
+        for seed in range(args.seeds):
+            print(f"{name}: fitting ({args.epochs} epochs, seed {seed}) ...", flush=True)
+            runs.append(fit_and_score(name, seed, train, test, args))
+            print(f"  {runs[-1]}", flush=True)
+        results["models"][name] = row = summarise(runs)
         row["efficacy_vs_real"] = round(row["efficacy"]["mean"] / results["real"]["efficacy"]["mean"], 3)
-        results["models"][name] = row
-        print(f"  {row}", flush=True)
         write(results, args)  # after every model, so a long run that is cut short keeps what it measured
     for name in args.models:
         if name != "ours_copula":  # the copula has no training steps
             results["models"][name]["gflop_per_step"] = flops_per_step(name, train, args.batch_size)
     write(results, args)
     print(render(results))
+
+
+def fit_and_score(name: str, seed: int, train, test, args: argparse.Namespace) -> dict:
+    """One training seed of one model: fit and sampling seconds, quality, efficacy."""
+    model = build(name, args.epochs, args.batch_size, args.device, seed)
+    _sync(args.device)
+    started = time.perf_counter()
+    model.fit(train)
+    _sync(args.device)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    big = model.sample(args.sample_rows, seed=1)
+    _sync(args.device)
+    sample_seconds = time.perf_counter() - started
+    synthetic = big.iloc[: len(train)].reset_index(drop=True) if len(big) >= len(train) else model.sample(len(train), seed=2)
+    return {
+        "seed": seed,
+        "fit_seconds": round(fit_seconds, 1),
+        # the part of fit spent fitting and applying the data transformer(s); the rest is training
+        "transformer_seconds": round(model.transform_seconds_, 2) if hasattr(model, "transform_seconds_") else None,
+        "train_seconds_per_epoch": (round((fit_seconds - model.transform_seconds_) / args.epochs, 3)
+                                    if name != "ours_copula" and hasattr(model, "transform_seconds_") else None),
+        "sample_seconds": round(sample_seconds, 2),
+        "quality": round(quality(train, synthetic), 4),
+        "efficacy": efficacy(synthetic[train.columns], test, args.quick),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Means over the training seeds (each figure), with every seed's quality and mean efficacy kept beside them."""
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    row = {}
+    for key in ("fit_seconds", "transformer_seconds", "train_seconds_per_epoch", "sample_seconds", "quality"):
+        values = [r[key] for r in runs if r[key] is not None]
+        row[key] = round(mean(values), 4 if key == "quality" else 3) if values else None
+    row["efficacy"] = {key: mean([r["efficacy"][key] for r in runs]) for key in runs[0]["efficacy"]}
+    row["seeds"] = [{"seed": r["seed"], "fit_seconds": r["fit_seconds"], "quality": r["quality"],
+                     "efficacy": round(r["efficacy"]["mean"], 4)} for r in runs]
+    return row
 
 
 def write(results: dict, args: argparse.Namespace) -> None:
@@ -264,7 +302,7 @@ def write(results: dict, args: argparse.Namespace) -> None:
                 "efficacy_ours_over_sdv": round(a["efficacy"]["mean"] / b["efficacy"]["mean"], 3) if b["efficacy"]["mean"] else None,
             }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = ("tabular_quick" if args.quick else "tabular") + ("_cuda" if args.device == "cuda" else "")
+    stem = args.name or ("tabular_quick" if args.quick else "tabular") + ("_cuda" if args.device == "cuda" else "")
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2))
     (args.out / f"{stem}.md").write_text(render(results))
 
@@ -293,7 +331,8 @@ def render(results: dict) -> str:
         + (" (QUICK smoke run: not a result)" if s["quick"] else ""),
         "",
         f"{s['train_rows']:,} training rows, {s['test_rows']:,} real test rows; {m['cpu_count']} CPU cores ({m.get('cpu', '?')}), "
-        f"torch {m['torch']} ({m['torch_threads']} threads), GPU: {m['gpu'] or 'none'}.",
+        f"torch {m['torch']} ({m['torch_threads']} threads), GPU: {m['gpu'] or 'none'}."
+        + (f" Every figure is the mean over {s['seeds']} training seeds (each seed's below the table)." if s.get("seeds", 1) > 1 else ""),
         "",
         f"| model | fit s | of which transformer s | train s/epoch | sample {s.get('sample_rows', 100_000):,} rows s | quality | efficacy F1 (AdaBoost / tree / logreg / MLP → mean) | vs real | macro-F1 |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -306,6 +345,12 @@ def render(results: dict) -> str:
         lines.append(f"| {name} | {r['fit_seconds']} | {r.get('transformer_seconds', '–')} | {r.get('train_seconds_per_epoch') or '–'} | {r['sample_seconds']} | {r['quality']:.3f} | {e['adaboost']:.3f} / "
                      f"{e['decision_tree']:.3f} / {e['logistic_regression']:.3f} / {e['mlp']:.3f} → **{e['mean']:.3f}** | "
                      f"{r['efficacy_vs_real']:.3f} | {e['macro_f1']:.3f} |")
+    if s.get("seeds", 1) > 1:
+        lines.append("")
+        for name, r in results["models"].items():
+            per_seed = "; ".join(f"seed {x['seed']}: quality {x['quality']:.3f}, efficacy {x['efficacy']:.3f}, fit {x['fit_seconds']} s"
+                                 for x in r.get("seeds", []))
+            lines.append(f"- {name}: {per_seed}")
     for kind, r in results.get("ratios", {}).items():
         lines.append("")
         lines.append(f"{kind}: fit time ours/SDV **{r['fit_time_ours_over_sdv']}** (transformer {r.get('transformer_time_ours_over_sdv')}, "
