@@ -10,6 +10,21 @@ down by that many points (Adult's six numeric columns: 1.3 s at 5k rows,
 11 s at 20k). Categorical, boolean and missing values become one-hot blocks;
 datetimes are numeric, in seconds since the epoch.
 
+Point masses: a numeric value held by many rows and far more than by its
+neighbours (Adult's capital-gain of 0 for 92% of rows, hours-per-week of
+exactly 40 for 47%) is not a Gaussian mode. Left to the mixture, it comes
+back smeared (0 as 0, 3, 17, ...; 40 as 38 to 42), and a real-vs-synthetic
+detector needs only that column to tell the rows apart: on Adult, TVAE's
+capital-gain alone gave a detection AUC of 0.89. Such values get one slot
+each at the end of the column's mode block (alpha 0) and decode to
+exactly that value; the mixture is fitted on the other values. A value is
+a point mass when at least `POINT_MASS_SHARE` (1%) of the column's rows
+and at least `POINT_MASS_MIN_ROWS` rows hold it, and at least
+`POINT_MASS_RATIO` (5) times as many as hold either adjacent distinct
+value (so a smooth integer column such as age has none); at most
+`max_modes` per column. These values are stored in the model, like
+category names: values many rows share, never one row's.
+
 A categorical column with more than `max_categories` distinct values (an
 identifier, a free-text field, a postcode) would make a one-hot block, a
 conditional vector and a first network layer that grow with every new
@@ -39,6 +54,23 @@ from synth.errors import GeneratorInputError
 
 #: Default cap on one categorical column's one-hot width (see the module docstring).
 MAX_CATEGORIES = 100
+#: A numeric value is a point mass when this share of the column's rows hold it (see the module docstring) ...
+POINT_MASS_SHARE = 0.01
+#: ... at least this many rows ...
+POINT_MASS_MIN_ROWS = 10
+#: ... and this many times the rows of either adjacent distinct value.
+POINT_MASS_RATIO = 5.0
+
+
+def point_masses(present: np.ndarray, limit: int) -> list[float]:
+    """The values of `present` (no NaN) that are point masses, largest share first, at most `limit`."""
+    if len(present) == 0 or limit < 1:
+        return []
+    values, counts = np.unique(present, return_counts=True)
+    neighbour = np.maximum(np.r_[0, counts[:-1]], np.r_[counts[1:], 0])  # the larger adjacent count
+    mass = (counts >= POINT_MASS_SHARE * len(present)) & (counts >= POINT_MASS_MIN_ROWS) & (counts >= POINT_MASS_RATIO * neighbour)
+    order = np.argsort(-counts[mass], kind="stable")[:limit]
+    return [float(v) for v in values[mass][order]]
 
 
 class HighCardinalityWarning(UserWarning):
@@ -179,13 +211,17 @@ class DataTransformer(EncodedLayout):
         is_datetime = pd.api.types.is_datetime64_any_dtype(series)
         values = self._numeric_values(series)
         present = values[~np.isnan(values)]
-        if len(present) > self.sample_size:
-            present_fit = rng.choice(present, self.sample_size, replace=False)
+        masses = point_masses(present, self.max_modes)
+        rest = present[~np.isin(present, masses)] if masses else present
+        if len(rest) == 0:  # every value is a point mass: one (unused) mode keeps the layout uniform
+            rest = present
+        if len(rest) > self.sample_size:
+            present_fit = rng.choice(rest, self.sample_size, replace=False)
         else:
-            present_fit = present
+            present_fit = rest
         n_components = int(min(self.max_modes, len(np.unique(present_fit))))
         if n_components <= 1:
-            means, stds, weights = [float(present.mean())], [max(float(present.std()), 1e-6)], [1.0]
+            means, stds, weights = [float(rest.mean())], [max(float(rest.std()), 1e-6)], [1.0]
         else:
             gmm = BayesianGaussianMixture(
                 n_components=n_components,
@@ -203,7 +239,7 @@ class DataTransformer(EncodedLayout):
             stds = np.sqrt(gmm.covariances_.reshape(-1)[keep]).clip(min=1e-6).tolist()
             weights = (gmm.weights_[keep] / gmm.weights_[keep].sum()).tolist()
         has_nulls = bool(np.isnan(values).any())
-        spans: list[Span] = [(1, "tanh"), (len(means), "softmax")]
+        spans: list[Span] = [(1, "tanh"), (len(means) + len(masses), "softmax")]  # the modes, then the point masses
         if has_nulls:
             spans.append((2, "softmax"))  # [present, missing]
         integer = pd.api.types.is_integer_dtype(series)
@@ -212,6 +248,7 @@ class DataTransformer(EncodedLayout):
             "means": means,
             "stds": stds,
             "weights": weights,
+            "point_masses": masses,
             "min": float(present.min()),
             "max": float(present.max()),
             "integer": bool(integer),
@@ -263,14 +300,21 @@ class DataTransformer(EncodedLayout):
         means = np.asarray(col.state["means"])[None, :]  # (1, k)
         stds = np.asarray(col.state["stds"])[None, :]
         weights = np.asarray(col.state["weights"])[None, :]
+        masses = np.asarray(col.state.get("point_masses", []), dtype=np.float64)
+        k = means.shape[1]
         # Each value's mode is drawn from its posterior over the mixture's modes.
         log_density = -0.5 * ((x - means) / stds) ** 2 - np.log(stds) + np.log(weights)
         prob = np.exp(log_density - log_density.max(axis=1, keepdims=True))
         prob /= prob.sum(axis=1, keepdims=True)
         cumulative = prob.cumsum(axis=1)
-        mode = (cumulative < rng.random((len(x), 1))).sum(axis=1).clip(max=prob.shape[1] - 1)
+        mode = (cumulative < rng.random((len(x), 1))).sum(axis=1).clip(max=k - 1)
         alpha = ((x[:, 0] - means[0, mode]) / (4 * stds[0, mode])).clip(-0.99, 0.99)
-        onehot = np.eye(prob.shape[1], dtype=np.float32)[mode]
+        if len(masses):  # a point mass's rows take its slot after the modes, alpha 0
+            hit = ~isnull[:, None] & (x == masses[None, :])  # (n, m)
+            on_mass = hit.any(axis=1)
+            mode = np.where(on_mass, k + hit.argmax(axis=1), mode)
+            alpha = np.where(on_mass, 0.0, alpha)
+        onehot = np.eye(k + len(masses), dtype=np.float32)[mode]
         out = [alpha[:, None], onehot]
         if col.state["has_nulls"]:
             out.append(np.stack([~isnull, isnull], axis=1).astype(np.float32))
@@ -317,10 +361,14 @@ class DataTransformer(EncodedLayout):
     def _decode_numeric(col: ColumnInfo, block: np.ndarray) -> pd.Series:
         state = col.state
         k = len(state["means"])
+        masses = np.asarray(state.get("point_masses", []), dtype=np.float64)
         alpha = np.clip(block[:, 0], -1, 1)
-        mode = block[:, 1 : 1 + k].argmax(axis=1)
+        mode = block[:, 1 : 1 + k + len(masses)].argmax(axis=1)
         means, stds = np.asarray(state["means"]), np.asarray(state["stds"])
-        values = (alpha * 4 * stds[mode] + means[mode]).clip(state["min"], state["max"])
+        gaussian = mode.clip(max=k - 1)
+        values = (alpha * 4 * stds[gaussian] + means[gaussian]).clip(state["min"], state["max"])
+        if len(masses):  # a point-mass slot decodes to exactly its value
+            values = np.where(mode >= k, masses[(mode - k).clip(min=0, max=len(masses) - 1)], values)
         is_datetime = col.dtype.startswith("datetime64")
         if is_datetime:
             resolution = state["resolution"]
@@ -329,7 +377,8 @@ class DataTransformer(EncodedLayout):
             values = np.round(values)
         series = pd.Series(values)
         if state["has_nulls"]:
-            isnull = block[:, 1 + k : 3 + k].argmax(axis=1) == 1
+            start = 1 + k + len(masses)
+            isnull = block[:, start : start + 2].argmax(axis=1) == 1
             series[isnull] = np.nan
         if is_datetime:
             return restore_datetimes(series, col.dtype)
