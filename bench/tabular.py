@@ -4,6 +4,7 @@
     .venv/bin/python bench/tabular.py --epochs 100
     .venv/bin/python bench/tabular.py --quick             # 2 epochs on 3,000 rows: does it run?
     .venv/bin/python bench/tabular.py --epochs 300 --device cuda   # on a GPU (ours and SDV's both on it)
+    .venv/bin/python bench/tabular.py --epochs 300 --device cuda --precision bf16 --name tabular_cuda_bf16
     .venv/bin/python bench/tabular.py --models ours_tvae sdv_tvae --seeds 3 --name tabular_tvae   # 3 training seeds
 
 On UCI Adult's original train split (32,561 rows), for ours and SDV's CTGAN
@@ -112,13 +113,13 @@ class SDV:
         return self.model.sample(n)["adult"]
 
 
-def build(name: str, epochs: int, batch_size: int, device: str = "cpu", seed: int = 0):
+def build(name: str, epochs: int, batch_size: int, device: str = "cpu", seed: int = 0, precision: str = "fp32"):
     from synth.models import build_generator
 
     if name.startswith("sdv_"):
         return SDV(name.removeprefix("sdv_"), epochs, batch_size, device, seed)
     kind = {"ours_ctgan": "ctgan", "ours_tvae": "tvae", "ours_copula": "gaussian_copula"}[name]
-    hyper = {} if kind == "gaussian_copula" else {"epochs": epochs, "batch_size": batch_size}
+    hyper = {} if kind == "gaussian_copula" else {"epochs": epochs, "batch_size": batch_size, "precision": precision}
     return build_generator(kind, hyper, device=device, seed=seed, verbose=False)
 
 
@@ -197,6 +198,8 @@ def main() -> None:
     parser.add_argument("--sample-rows", type=int, default=100_000, help="rows sampled for the timing")
     parser.add_argument("--quick", action="store_true", help="2 epochs on 3,000 rows, 10,000 sampled: a smoke run")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where ours and SDV's models train")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="our CTGAN's and TVAE's precision (bf16: mixed precision; SDV's always train in float32)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for both (default: torch's choice)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="training seeds per model (0, 1, ...): figures are their means, each seed's kept beside them")
@@ -217,7 +220,7 @@ def main() -> None:
         train, test = train.sample(3000, random_state=0), test.sample(3000, random_state=0)
     results = {
         "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "train_rows": len(train), "test_rows": len(test),
-                     "quick": args.quick, "device": args.device, "seeds": args.seeds,
+                     "quick": args.quick, "device": args.device, "seeds": args.seeds, "precision": args.precision,
                      "sample_rows": args.sample_rows},
         "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -231,7 +234,7 @@ def main() -> None:
     # on 1,000 rows first keeps them out of every timing below.
     warm_rows = train.sample(min(1000, len(train)), random_state=0)
     for name in args.models:
-        build(name, 1, min(args.batch_size, 500), args.device).fit(warm_rows).sample(100, seed=0)
+        build(name, 1, min(args.batch_size, 500), args.device, precision=args.precision).fit(warm_rows).sample(100, seed=0)
     for name in args.models:
         runs = []
         for seed in range(args.seeds):
@@ -250,7 +253,7 @@ def main() -> None:
 
 def fit_and_score(name: str, seed: int, train, test, args: argparse.Namespace) -> dict:
     """One training seed of one model: fit and sampling seconds, quality, efficacy."""
-    model = build(name, args.epochs, args.batch_size, args.device, seed)
+    model = build(name, args.epochs, args.batch_size, args.device, seed, args.precision)
     _sync(args.device)
     started = time.perf_counter()
     model.fit(train)
@@ -328,6 +331,7 @@ def render(results: dict) -> str:
     s, m = results["settings"], results["machine"]
     lines = [
         f"## Tabular generators on Adult: {s['epochs']} epochs, batch {s['batch_size']}, on {s.get('device', 'cpu')}"
+        + (f", ours in {s['precision']}" if s.get("precision", "fp32") != "fp32" else "")
         + (" (QUICK smoke run: not a result)" if s["quick"] else ""),
         "",
         f"{s['train_rows']:,} training rows, {s['test_rows']:,} real test rows; {m['cpu_count']} CPU cores ({m.get('cpu', '?')}), "
