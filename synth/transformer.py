@@ -368,7 +368,7 @@ class DataTransformer(EncodedLayout):
         gaussian = mode.clip(max=k - 1)
         values = (alpha * 4 * stds[gaussian] + means[gaussian]).clip(state["min"], state["max"])
         if len(masses):  # a point-mass slot decodes to exactly its value
-            values = np.where(mode >= k, masses[(mode - k).clip(min=0, max=len(masses) - 1)], values)
+            values = np.where(mode >= k, masses[(mode - k).clip(min=0)], values)
         is_datetime = col.dtype.startswith("datetime64")
         if is_datetime:
             resolution = state["resolution"]

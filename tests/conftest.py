@@ -50,6 +50,16 @@ def adult_sample_csv(tmp_path, adult) -> Path:
     return path
 
 
+#: Each tabular generator at a size that fits in seconds: the tests' shared hyperparameters.
+TINY = {
+    "ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
+    "tvae": {"epochs": 2, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
+    "gaussian_copula": {},
+}
+#: The same for one epoch.
+TINY_ONE_EPOCH = {kind: {**hyper, "epochs": 1} if hyper else hyper for kind, hyper in TINY.items()}
+
+
 def mixed_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """A small table with every column type the generators must round-trip."""
     import numpy as np

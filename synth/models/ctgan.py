@@ -3,7 +3,8 @@
 The network shapes, the conditional vector and training-by-sampling follow
 the paper and the reference `ctgan` package; the loop is ours so it can be
 made fast and, later, private. What differs from the reference, all of it
-for speed and none of it changing what is learned:
+for speed, and none of it changing the objective (the reuse of fake rows
+changes which noise each step draws):
 
 - the encoded table, the per-category row index and the conditional-vector
   sampler live as tensors on the training device, so a training step never

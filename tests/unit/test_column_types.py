@@ -6,12 +6,7 @@ import pytest
 
 from synth.models import GENERATORS, build_generator
 from synth.transformer import DataTransformer
-
-TINY = {
-    "ctgan": {"epochs": 1, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
-    "tvae": {"epochs": 1, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
-    "gaussian_copula": {},
-}
+from tests.conftest import TINY_ONE_EPOCH
 
 
 def typed_table(n: int = 300) -> pd.DataFrame:
@@ -42,7 +37,7 @@ def test_transformer_round_trip_keeps_every_dtype_and_value():
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
 def test_generators_sample_the_same_dtypes(kind):
     table = typed_table()
-    rows = build_generator(kind, TINY[kind], device="cpu", seed=0, verbose=False).fit(table).sample(200, seed=0)
+    rows = build_generator(kind, TINY_ONE_EPOCH[kind], device="cpu", seed=0, verbose=False).fit(table).sample(200, seed=0)
     for column in table.columns:
         assert rows[column].dtype == table[column].dtype, column
     # a generated block without a single missing flag is still the nullable dtype

@@ -9,13 +9,8 @@ from synth.errors import GeneratorInputError
 from synth.models import GENERATORS, build_generator
 from synth.models.tabular import MAX_REJECTION_ROUNDS, SAMPLE_BLOCK_ROWS, BlockLayout, Conditions, draw_conditioned
 from synth.transformer import DataTransformer
-from tests.conftest import mixed_table
+from tests.conftest import TINY, mixed_table
 
-TINY = {
-    "ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
-    "tvae": {"epochs": 2, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
-    "gaussian_copula": {},
-}
 
 
 @pytest.fixture(scope="module", params=sorted(GENERATORS))

@@ -9,13 +9,7 @@ import pytest
 from synth.errors import GeneratorInputError
 from synth.models import GENERATORS, build_generator, load_generator
 from synth.transformer import DataTransformer, HighCardinalityWarning
-
-TINY = {
-    "ctgan": {"epochs": 1, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
-    "tvae": {"epochs": 1, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
-    "gaussian_copula": {},
-}
-
+from tests.conftest import TINY_ONE_EPOCH
 
 def many_values(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """`city`: 300 values with Zipf-like frequencies and some missing; `id`: every row its own value."""
@@ -60,7 +54,7 @@ def test_unseen_values_are_still_refused():
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
 def test_generators_cap_sample_real_values_and_save_small_configs(kind, tmp_path):
     table = many_values(600)
-    model = build_generator(kind, {**TINY[kind], "max_categories": 10}, device="cpu", seed=0, verbose=False)
+    model = build_generator(kind, {**TINY_ONE_EPOCH[kind], "max_categories": 10}, device="cpu", seed=0, verbose=False)
     with pytest.warns(HighCardinalityWarning, match="column 'id' has 600 distinct values"):
         model.fit(table)
     rows = model.sample(500, seed=1)
@@ -85,7 +79,7 @@ def _kept(config: dict, column: str) -> list:
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
 def test_pooled_values_do_not_depend_on_how_the_output_is_split(kind):
-    model = build_generator(kind, {**TINY[kind], "max_categories": 10}, device="cpu", seed=0, verbose=False)
+    model = build_generator(kind, {**TINY_ONE_EPOCH[kind], "max_categories": 10}, device="cpu", seed=0, verbose=False)
     with pytest.warns(HighCardinalityWarning):
         model.fit(many_values(600))
     whole = model.sample(300, seed=2)

@@ -8,12 +8,8 @@ from synth.errors import GeneratorInputError, SpecError
 from synth.models import build_generator
 from synth.models.training import _flushing, autocast, flush_denormals, training
 from synth.spec import spec_from_dict
-from tests.conftest import mixed_table
+from tests.conftest import TINY, mixed_table
 
-TINY = {
-    "ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
-    "tvae": {"epochs": 2, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
-}
 
 
 @pytest.mark.parametrize("before", [False, True])
@@ -29,7 +25,7 @@ def test_flush_denormals_flushes_inside_and_restores_the_callers_setting(before)
         torch.set_flush_denormal(False)
 
 
-@pytest.mark.parametrize("kind", sorted(TINY))
+@pytest.mark.parametrize("kind", ["ctgan", "tvae"])
 def test_fit_leaves_the_callers_rng_and_denormal_setting_alone(kind):
     torch.manual_seed(3)
     expected = torch.rand(1).item()
@@ -57,7 +53,7 @@ def test_autocast_bf16_runs_matrix_products_in_bfloat16_and_fp32_changes_nothing
         autocast(torch.device("cpu"), "fp16")
 
 
-@pytest.mark.parametrize("kind", sorted(TINY))
+@pytest.mark.parametrize("kind", ["ctgan", "tvae"])
 def test_bf16_training_is_reproducible_saved_and_differs_from_fp32(kind, tmp_path):
     table = mixed_table(300)
     fit = lambda precision: build_generator(kind, {**TINY[kind], "precision": precision}, device="cpu", seed=5,  # noqa: E731
