@@ -5,25 +5,61 @@ and the trained generator under `model/`. Publishing is all-or-nothing: the
 folder is written under a hidden temporary name inside `<root>/<name>/` and
 renamed into place in one step, and `LATEST` is replaced (atomically) only
 after that. A crash leaves at most a hidden `.incoming-*` folder, which
-readers ignore.
+readers ignore and the next publish or `synth prune` of that dataset removes.
+
+Every dataset name and version that comes from a user is checked against one
+pattern and resolved inside the root before anything is read or deleted, so
+`../x`, `/abs/path` or a dataset folder symlinked elsewhere never reach the
+file system. Published folders and files get the modes a plain `mkdir`/`open`
+would give under the current umask, so a catalog root shared by a team is
+readable by its members.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import socket
+import stat
 import tempfile
+import threading
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
+from synth import interrupts
+
 LATEST = "LATEST"
-_VERSION = re.compile(r"^v(\d+)$")
+#: A dataset name: what `synth/spec.py` accepts for `name:` (no separators, cannot be `.` or `..`).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_VERSION = re.compile(r"v(\d{1,9})")
+#: Hidden names a publish or prune works under; `<kind>-<host>-<pid>-...` tells whose they are.
+_WORK_PREFIXES = (".incoming-", ".pruning-", f".{LATEST}-", ".probe-")
+_WORK_NAME = re.compile(r"\.(?:incoming|pruning|LATEST|probe)-([A-Za-z0-9_]+)-(\d+)-.*", re.S)
+#: A work folder whose creator cannot be checked (another host, an older synth) is stale after this long.
+STALE_AFTER_S = 3600
+#: A version published this long ago with no runs-log line lost it to a crash (not to a publisher still running).
+RECONCILE_AFTER_S = 600
+#: Larger than any card; a bigger card.json is not read.
+_MAX_CARD_BYTES = 16 * 2**20
+#: OS errors that are the environment's (disk full, read-only, permissions), reported as one line, not a bug.
+_ENVIRONMENT_ERRORS = {  # errno: (what happened, how to fix it there)
+    errno.ENOSPC: ("no space left on the device", "free some space there"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space there"),
+    errno.EROFS: ("the file system is read-only", None),
+    errno.EACCES: ("permission denied", "make it writable for this user"),
+    errno.EPERM: ("operation not permitted", "make it writable for this user"),
+    errno.ENOTDIR: ("a part of that path is a file, not a folder", None),
+    errno.EEXIST: ("a file is in the way of a folder there", None),
+}
+_ROOT_HINT = "set publish.root in the spec (or SYNTH_CATALOG_ROOT) to a writable folder with free space"
 
 #: Packages whose versions every card records.
 RECORDED_PACKAGES = (
@@ -45,18 +81,96 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def versions_of(root: Path, name: str) -> list[str]:
-    """Published versions of a dataset, oldest first."""
+# --- names and paths: everything a user names is checked, then resolved inside the root --------------
+
+def _error(message: str):
+    """A CatalogError whose message is one line whatever paths or names it quotes."""
+    from synth.errors import CatalogError
+
+    return CatalogError(re.sub(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+", " ", message))
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`value` quoted for a message: repr escapes control characters, and a hostile name is cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def check_name(name: Any) -> str:
+    """`name` if it is a valid dataset name, else a CatalogError saying what a name may be."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise _error(f"dataset name {_shown(name)} is not valid: use 1 to 100 letters, digits, '_', '.' or '-', "
+                     "starting with a letter or digit (no '/', no '..'), e.g. 'adult'")
+    return name
+
+
+def check_version(version: Any) -> str:
+    """`version` if it is a version name (v1, v2, ...), else a CatalogError."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise _error(f"version {_shown(version)} is not valid: versions are named v1, v2, ... (e.g. adult@v2)")
+    return version
+
+
+def dataset_folder(root: str | Path, name: str) -> Path:
+    """`<root>/<name>` for a valid `name`, refused if it resolves anywhere but directly inside the root.
+
+    The folder need not exist. A dataset folder that is a symlink to a place
+    outside the root (or into another dataset) is refused, so nothing outside
+    the catalog is ever read, renamed or deleted through it.
+    """
+    check_name(name)
     folder = Path(root) / name
-    if not folder.is_dir():
+    if folder.is_symlink() or folder.exists():
+        real_root, real = Path(root).resolve(), folder.resolve()
+        if real.parent != real_root:
+            raise _error(f"{folder} resolves to {real}, outside the catalog root {real_root}; refused: a dataset folder "
+                         "must be a real folder inside the root (remove the link)")
+    return folder
+
+
+def _versions(folder: Path) -> list[str]:
+    """Version folders (real folders, never symlinks) in a dataset folder, oldest first."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    found = [(int(m.group(1)), p.name) for p in folder.iterdir() if p.is_dir() and (m := _VERSION.match(p.name))]
+    except OSError as error:
+        raise _error(f"cannot read {folder}: {error.strerror}") from None
+    found = [(int(m.group(1)), e.name) for e in entries if (m := _VERSION.fullmatch(e.name)) and e.is_dir(follow_symlinks=False)]
     return [v for _, v in sorted(found)]
 
 
-def latest_version(root: Path, name: str) -> str | None:
-    pointer = Path(root) / name / LATEST
-    return pointer.read_text().strip() if pointer.is_file() else None
+def versions_of(root: str | Path, name: str) -> list[str]:
+    """Published versions of a dataset, oldest first."""
+    return _versions(dataset_folder(root, name))
+
+
+def _read_latest(folder: Path) -> str | None:
+    """The stripped text of `<folder>/LATEST` (at most a few bytes are read), None when there is none."""
+    try:
+        with open(folder / LATEST, "rb") as pointer:
+            return pointer.read(64).decode("utf-8", "replace").strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as error:
+        raise _error(f"cannot read {folder / LATEST}: {error.strerror}") from None
+
+
+def latest_version(root: str | Path, name: str) -> str | None:
+    """The version LATEST points at, or None when there is no (valid) LATEST."""
+    text = _read_latest(dataset_folder(root, name))
+    return text if text is not None and _VERSION.fullmatch(text) else None
+
+
+def _latest(folder: Path, published: list[str]) -> str:
+    """The version LATEST points at (the newest when there is no LATEST); an error when it points nowhere."""
+    text = _read_latest(folder)
+    if text is None:
+        return published[-1]
+    if text not in published:
+        raise _error(f"{folder / LATEST} points at {_shown(text)}, which is not a published version "
+                     f"(versions: {published}); write one of them into it, e.g. {published[-1]}")
+    return text
 
 
 def root_folder(root: str | Path | None = None) -> Path:
@@ -69,39 +183,78 @@ def root_folder(root: str | Path | None = None) -> Path:
 
 
 def datasets(root: str | Path | None = None) -> list[str]:
-    """Names of the datasets with at least one published version, sorted."""
+    """Names of the datasets with at least one published version, sorted.
+
+    Folders whose names are not dataset names, and dataset folders linked to
+    somewhere outside the root, are not part of the catalog and are skipped.
+    """
+    from synth.errors import CatalogError
+
     folder = root_folder(root)
-    if not folder.is_dir():
+    try:
+        names = [e.name for e in os.scandir(folder) if _NAME.fullmatch(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and versions_of(folder, p.name))
+    except OSError as error:
+        raise _error(f"cannot read the catalog root {folder}: {error.strerror}") from None
+    found = []
+    for name in sorted(names):
+        try:
+            if _versions(dataset_folder(folder, name)):
+                found.append(name)
+        except CatalogError:
+            continue
+    return found
+
+
+# --- reading: only complete, gate-passed versions ---------------------------------------------------
+
+def _read_card_file(path: Path) -> dict[str, Any]:
+    """A card.json as a dict; one clear CatalogError when it is missing, unreadable, truncated or not a card."""
+    folder = path.parent
+    try:
+        size = path.stat().st_size
+        if size > _MAX_CARD_BYTES:
+            raise _error(f"{path} is {size:,} bytes, far larger than any card; restore it or delete the version folder {folder}")
+        card = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise _error(f"{folder} has no card.json: not a complete published version") from None
+    except OSError as error:
+        raise _error(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+        reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
+        raise _error(f"{path} is not valid JSON ({reason}): the card was truncated or edited; "
+                     f"restore it, or delete the version folder {folder}") from None
+    if not isinstance(card, dict) or not isinstance(card.get("gate", {}), dict):
+        raise _error(f"{path} is not a card (expected a JSON object with a 'gate' object); "
+                     f"restore it, or delete the version folder {folder}")
+    return card
 
 
 def read_card(name: str, version: str | None = None, root: str | Path | None = None) -> dict[str, Any]:
     """The card of a published, gate-passed version (LATEST when `version` is None)."""
-    return json.loads((version_folder(name, version, root) / "card.json").read_text())
+    return _read_card_file(version_folder(name, version, root) / "card.json")
 
 
 def version_folder(name: str, version: str | None, root: str | Path | None) -> Path:
     """The folder of a published version whose card says the gate passed; clear errors otherwise."""
-    from synth.errors import CatalogError
-
     root = root_folder(root)
-    published = versions_of(root, name)
+    folder = dataset_folder(root, name)
+    if version is not None:
+        check_version(version)
+    published = _versions(folder)
     if not published:
         known = datasets(root)
-        raise CatalogError(f"no dataset {name!r} in the catalog at {root}; published: {known or 'none'}")
+        raise _error(f"no dataset {name!r} in the catalog at {root}; published: {known or 'none'}")
     if version is None:
-        version = latest_version(root, name) or published[-1]
+        version = _latest(folder, published)
     elif version not in published:
-        raise CatalogError(f"{name!r} has no version {version!r} in {root}; versions: {published}")
-    folder = root / name / version
-    card_path = folder / "card.json"
-    if not card_path.is_file():
-        raise CatalogError(f"{folder} has no card.json: not a complete published version")
-    card = json.loads(card_path.read_text())
+        raise _error(f"{name!r} has no version {version!r} in {root}; versions: {published}")
+    card_path = folder / version / "card.json"
+    card = _read_card_file(card_path)
     if not card.get("gate", {}).get("passed"):
-        raise CatalogError(f"{name} {version} did not pass the gate, so it is not served; see {card_path}")
-    return folder
+        raise _error(f"{name} {version} did not pass the gate, so it is not served; see {card_path}")
+    return folder / version
 
 
 def load(name: str, version: str | None = None, root: str | Path | None = None) -> pd.DataFrame:
@@ -110,15 +263,18 @@ def load(name: str, version: str | None = None, root: str | Path | None = None) 
     Only complete, gate-passed versions are read; the catalog root defaults to
     the SYNTH_CATALOG_ROOT setting.
     """
-    from synth.errors import CatalogError
-
     folder = version_folder(name, version, root)
     single, parts = folder / "data.parquet", folder / "data"  # data/: a partitioned dataset
     if single.is_file() or parts.is_dir():
-        return pd.read_parquet(single if single.is_file() else parts)
+        path = single if single.is_file() else parts
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+            raise _error(f"{path} cannot be read as Parquet ({type(error).__name__}): the version is damaged; "
+                         f"delete the version folder {folder} or restore it") from None
     if (folder / IMAGES_FILE).is_file():
-        raise CatalogError(f"{name} {folder.name} is an image dataset; load it with catalog.load_images({name!r})")
-    raise CatalogError(f"{folder} holds neither data.parquet nor data/: not a complete tabular version")
+        raise _error(f"{name} {folder.name} is an image dataset; load it with catalog.load_images({name!r})")
+    raise _error(f"{folder} holds neither data.parquet nor data/: not a complete tabular version")
 
 
 #: The array file of a published image version (layout: `synth.images.layout`).
@@ -132,21 +288,25 @@ def load_images(name: str, version: str | None = None, root: str | Path | None =
     applied to it), each label an int; `dataset.class_names[label]` names it.
     Reads `images.npz` of the LATEST (or the given) complete, gate-passed version.
     """
-    from synth.errors import CatalogError
-
     folder = version_folder(name, version, root)
     if not (folder / IMAGES_FILE).is_file():
         hint = f"; it is a table, load it with catalog.load({name!r})" if (folder / "data.parquet").is_file() or (folder / "data").is_dir() else ""
-        raise CatalogError(f"{name} {folder.name} has no {IMAGES_FILE}, so it is not an image dataset{hint}")
+        raise _error(f"{name} {folder.name} has no {IMAGES_FILE}, so it is not an image dataset{hint}")
     from synth.images.dataset import ImageDataset
 
-    return ImageDataset.from_published(folder, transform=transform)
+    try:
+        return ImageDataset.from_published(folder, transform=transform)
+    except (OSError, ValueError, KeyError) as error:  # a truncated or edited npz
+        raise _error(f"{folder / IMAGES_FILE} cannot be read ({type(error).__name__}): the version is damaged; "
+                     f"delete the version folder {folder} or restore it") from None
 
 
 def model_folder(name: str, version: str | None = None, root: str | Path | None = None) -> Path:
     """The saved generator of a published version, for `synth.models.load_generator`."""
     return version_folder(name, version, root) / "model"
 
+
+# --- the runs log -----------------------------------------------------------------------------------
 
 #: Where every gate outcome is logged, one JSON line per run: `<root>/.runs/<name>.jsonl`.
 #: Hidden, and outside the version folders, so readers never mistake a failed run for a version.
@@ -155,44 +315,110 @@ RUNS_FOLDER = ".runs"
 KEY_SCORES = {"quality": "quality_score", "detection": "detection_auc", "dcr": "dcr_closer_to_training"}
 
 
+def _run_entry(name: str, card: dict[str, Any], version: str | None, run_id: str | None, run_at: str) -> dict[str, Any]:
+    checks = [c for c in card.get("gate", {}).get("checks", []) if isinstance(c, dict) and "name" in c]
+    return {
+        "run_at": run_at,
+        "dataset": name,
+        "passed": bool(card.get("gate", {}).get("passed")),
+        "version": version,
+        "generator": (card.get("generator") or {}).get("kind"),
+        "rows": (card.get("output") or {}).get("rows"),
+        "scores": {c["name"]: c.get("value") for c in checks if c["name"] in KEY_SCORES.values()},
+        "epsilon": (card.get("privacy") or {}).get("epsilon"),
+        "failed_checks": [c["name"] for c in checks if c.get("required", True) and not c.get("passed")],
+        "flow_run_id": run_id,
+    }
+
+
+def _runs_log(root: Path, name: str) -> Path:
+    """`<root>/.runs/<name>.jsonl`, refused when it (or `.runs`) is a link: nothing is appended to or read from outside."""
+    folder = Path(root) / RUNS_FOLDER
+    path = folder / f"{check_name(name)}.jsonl"
+    if folder.is_symlink() or path.is_symlink():
+        raise _error(f"{path if path.is_symlink() else folder} is a symbolic link; refused: the runs log must be a plain "
+                     "file inside the catalog root (remove the link)")
+    return path
+
+
+def _append_run(root: Path, name: str, entry: dict[str, Any]) -> None:
+    path = _runs_log(Path(root), name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as log:
+        log.write(json.dumps(entry, default=str) + "\n")
+
+
 def record_run(root: str | Path, name: str, card: dict[str, Any], version: str | None, run_id: str | None = None) -> dict[str, Any]:
     """Append one gate outcome (passed and published as `version`, or failed) to the dataset's runs log.
 
     `card` is the card the run built (a failed run builds it too, it is just not
     published). One short line per run, written with a single append.
     """
-    checks = card.get("gate", {}).get("checks", [])
-    entry = {
-        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": name,
-        "passed": bool(card.get("gate", {}).get("passed")),
-        "version": version,
-        "generator": card.get("generator", {}).get("kind"),
-        "rows": card.get("output", {}).get("rows"),
-        "scores": {c["name"]: c["value"] for c in checks if c["name"] in KEY_SCORES.values()},
-        "epsilon": (card.get("privacy") or {}).get("epsilon"),
-        "failed_checks": [c["name"] for c in checks if c.get("required", True) and not c["passed"]],
-        "flow_run_id": run_id,
-    }
-    folder = Path(root) / RUNS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.jsonl", "a") as log:
-        log.write(json.dumps(entry, default=str) + "\n")
+    check_name(name)
+    entry = _run_entry(name, card, version, run_id, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _append_run(Path(root), name, entry)
     return entry
 
 
 def runs(name: str, root: str | Path | None = None) -> list[dict[str, Any]]:
     """Every recorded gate outcome of a dataset, oldest first (empty when none was logged)."""
-    path = root_folder(root) / RUNS_FOLDER / f"{name}.jsonl"
-    if not path.is_file():
+    path = _runs_log(root_folder(root), name)
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return []
+    except OSError as error:
+        raise _error(f"cannot read the runs log {path}: {error.strerror}") from None
     entries = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash mid-write: skip it, keep the rest
+        if isinstance(entry, dict):
+            entries.append(entry)
     return entries
+
+
+def reconcile_runs(root: str | Path, name: str) -> list[dict[str, Any]]:
+    """Log the published versions that have no runs-log line (the run was killed right after publishing).
+
+    Each gets one line built from its card (its publish time, `"reconciled": true`,
+    no flow-run id). Only versions published more than RECONCILE_AFTER_S ago,
+    so a publisher that is about to log its own run is never doubled.
+    Returns the lines added.
+    """
+    from synth.errors import CatalogError
+
+    root = Path(root)
+    folder = dataset_folder(root, name)
+    logged = {e.get("version") for e in runs(name, root)}
+    now = datetime.now(timezone.utc)
+    added = []
+    for version in _versions(folder):
+        if version in logged:
+            continue
+        try:
+            card = _read_card_file(folder / version / "card.json")
+            published_at = datetime.fromisoformat(str(card.get("published_at")))
+        except (CatalogError, ValueError):
+            continue  # an unreadable card is shown as such by `synth list`; nothing to log from it
+        if published_at.tzinfo is None or (now - published_at).total_seconds() < RECONCILE_AFTER_S:
+            continue
+        entry = {**_run_entry(name, card, version, None, published_at.isoformat(timespec="seconds")), "reconciled": True}
+        _append_run(root, name, entry)
+        added.append(entry)
+    return added
+
+
+def _reconcile_quietly(root: Path, name: str) -> None:
+    """`reconcile_runs`, for publish: the runs log is a convenience, and a problem with it must not stop a publish."""
+    from synth.errors import CatalogError
+
+    try:
+        reconcile_runs(root, name)
+    except (OSError, CatalogError):
+        pass
 
 
 def summary(root: str | Path | None = None, all_failed: bool = False) -> list[dict[str, Any]]:
@@ -200,42 +426,67 @@ def summary(root: str | Path | None = None, all_failed: bool = False) -> list[di
 
     Failed runs come from the runs log: by default those after the newest
     published version (is the nightly failing now?); `all_failed` shows every
-    one. They have no version: nothing of theirs can be loaded.
+    one. They have no version: nothing of theirs can be loaded. A version
+    whose card cannot be read is listed with gate "unreadable" and an `error`
+    saying why, so one damaged version never hides the others.
     """
+    from synth.errors import CatalogError
+
     rows = []
     root = root_folder(root)
-    logged = sorted(p.stem for p in (root / RUNS_FOLDER).glob("*.jsonl")) if (root / RUNS_FOLDER).is_dir() else []
-    for name in sorted(set(datasets(root)) | set(logged)):
+    runs_folder = root / RUNS_FOLDER
+    logged_names = sorted(p.stem for p in runs_folder.glob("*.jsonl") if _NAME.fullmatch(p.stem)) if runs_folder.is_dir() else []
+    for name in sorted(set(datasets(root)) | set(logged_names)):
+        try:
+            folder = dataset_folder(root, name)
+        except CatalogError:
+            continue
         latest = latest_version(root, name)
         dataset_rows = []
-        for version in versions_of(root, name):
-            card_path = root / name / version / "card.json"
-            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-            checks = {c["name"]: c["value"] for c in card.get("gate", {}).get("checks", [])}
-            dataset_rows.append({
-                "_at": str(card.get("published_at", "")),
-                "dataset": name,
-                "version": version + ("*" if version == latest else ""),
-                "when": str(card.get("published_at", "?"))[:16].replace("T", " "),
-                "generator": card.get("generator", {}).get("kind", "?"),
-                "rows": card.get("output", {}).get("rows"),
-                **{column: checks.get(check) for column, check in KEY_SCORES.items()},
-                "epsilon": (card.get("privacy") or {}).get("epsilon"),
-                "gate": "passed" if card.get("gate", {}).get("passed") else "FAILED",
-            })
-        # recent: logged after the last passed run, and not before the newest version's card
+        for version in _versions(folder):
+            row = {"dataset": name, "version": version + ("*" if version == latest else "")}
+            try:
+                card = _read_card_file(folder / version / "card.json")
+                checks = {c["name"]: c.get("value") for c in card.get("gate", {}).get("checks", [])}
+                row.update({
+                    "_at": str(card.get("published_at", "")),
+                    "when": str(card.get("published_at", "?"))[:16].replace("T", " "),
+                    "generator": (card.get("generator") or {}).get("kind", "?"),
+                    "rows": (card.get("output") or {}).get("rows"),
+                    **{column: checks.get(check) for column, check in KEY_SCORES.items()},
+                    "epsilon": (card.get("privacy") or {}).get("epsilon"),
+                    "gate": "passed" if card.get("gate", {}).get("passed") else "FAILED",
+                })
+            except (CatalogError, AttributeError, KeyError, TypeError) as error:
+                message = str(error) if isinstance(error, CatalogError) else (
+                    f"{folder / version / 'card.json'} is not a valid card ({type(error).__name__}: {error}); "
+                    f"restore it, or delete the version folder {folder / version}")
+                try:  # placed among the others by when its folder was made
+                    made = datetime.fromtimestamp((folder / version).stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+                except OSError:
+                    made = ""
+                row.update({"_at": made, "when": "?", "generator": "?", "rows": None,
+                            **{column: None for column in KEY_SCORES}, "epsilon": None, "gate": "unreadable",
+                            "error": message})
+            dataset_rows.append(row)
+        # recent: logged after the last passed run, and not before the newest version's card;
+        # the log in time order (a line reconciled later carries its version's publish time)
         newest = max((r["_at"] for r in dataset_rows), default="")
-        logged = runs(name, root)
+        try:
+            logged = sorted(runs(name, root), key=lambda e: str(e.get("run_at", "")))
+        except CatalogError:
+            logged = []  # a runs log that is a link, or unreadable: the versions are still listed
         last_passed = max((i for i, e in enumerate(logged) if e.get("passed")), default=-1)
         for i, entry in enumerate(logged):
             at = str(entry.get("run_at", ""))
             if entry.get("passed") or (not all_failed and (i < last_passed or at < newest)):
                 continue
+            scores = entry.get("scores") if isinstance(entry.get("scores"), dict) else {}
             dataset_rows.append({
                 "_at": at, "dataset": name, "version": "-", "when": at[:16].replace("T", " ") or "?",
                 "generator": entry.get("generator") or "?",
                 "rows": entry.get("rows"),
-                **{column: (entry.get("scores") or {}).get(check) for column, check in KEY_SCORES.items()},
+                **{column: scores.get(check) for column, check in KEY_SCORES.items()},
                 "epsilon": entry.get("epsilon"), "gate": "FAILED",
             })
         # newest first; within one second, the one recorded later first
@@ -244,27 +495,179 @@ def summary(root: str | Path | None = None, all_failed: bool = False) -> list[di
     return rows
 
 
+# --- writing: publish, prune, and the checks before them --------------------------------------------
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+
+
+def _owner_tag() -> str:
+    """`<host>-<pid>`: written into every work name, so a later run can tell whether its creator still lives."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists (another user's), or not a pid we can judge: treat as alive
+    return True
+
+
+def _is_stale(entry: os.DirEntry, now: float) -> bool:
+    """A work folder/file left by a process that is gone (same host), or older than STALE_AFTER_S (any host)."""
+    match = _WORK_NAME.fullmatch(entry.name)
+    if match and match.group(1) == _host() and not _alive(int(match.group(2))):
+        return True
+    try:
+        return now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+    except OSError:
+        return False
+
+
+def clean_stale(folder: str | Path) -> list[str]:
+    """Remove `.incoming-*`, `.pruning-*`, `.LATEST-*` and `.probe-*` left in a dataset folder by a killed run.
+
+    Only stale ones: their creating process (recorded in the name) is dead on
+    this host, or they are older than STALE_AFTER_S, so a concurrent
+    publisher's staging folder is never touched. Best effort; returns what was removed.
+    """
+    removed, now = [], time.time()
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(_WORK_PREFIXES)]
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _is_stale(entry, now):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            continue  # another cleaner got there first, or the disk is read-only: leave it
+    return removed
+
+
+def _environment_error(error: OSError, doing: str, hint: str = _ROOT_HINT):
+    """One line for an OSError the user can fix (full, read-only, no permission); None for any other (a bug)."""
+    if error.errno not in _ENVIRONMENT_ERRORS:
+        return None
+    reason, fix = _ENVIRONMENT_ERRORS[error.errno]
+    return _error(f"{doing}: {reason} ({errno.errorcode[error.errno]}); " + (f"{fix}, or {hint}" if fix else hint))
+
+
+def _raise_clearly(error: OSError, doing: str, hint: str = _ROOT_HINT) -> NoReturn:
+    """Raise `error` as one CatalogError line when the user can fix it (see `_environment_error`), else as it is."""
+    clear = _environment_error(error, doing, hint)
+    if clear is None:
+        raise error
+    raise clear from None
+
+
+def check_publishable(root: str | Path | None, name: str) -> Path:
+    """Make sure a version of `name` can be published under `root` before any training starts.
+
+    Creates `<root>/<name>` if needed, then writes, flushes and removes a small
+    probe file there. Raises one CatalogError line when the root is a file,
+    read-only, not writable or full. Returns the dataset folder.
+    """
+    root = root_folder(root)
+    folder = dataset_folder(root, name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), root)
+        raise _error(f"publish root {root} cannot hold the dataset folder: {blocker} is a file, not a folder; "
+                     "set publish.root in the spec (or SYNTH_CATALOG_ROOT) to a folder") from None
+    except OSError as error:
+        _raise_clearly(error, f"cannot create {folder} under the publish root {root}")
+    path = None
+    try:
+        handle, path = tempfile.mkstemp(prefix=f".probe-{_owner_tag()}-", dir=folder)
+        try:
+            probe = memoryview(b"\0" * 65536)
+            while probe:  # a nearly full disk may take part of a write; the next one then fails
+                probe = probe[os.write(handle, probe):]
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+    except OSError as error:
+        _raise_clearly(error, f"cannot write to the publish folder {folder}")
+    finally:
+        if path is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return folder
+
+
 def prune(name: str, keep: int, root: str | Path | None = None) -> list[str]:
     """Delete all but the newest `keep` versions; never the one LATEST points at. Returns what was removed.
 
     Each version is first renamed to a hidden name (readers stop seeing it at
-    once), then deleted.
+    once), then deleted. Stale work folders of killed runs are removed too.
     """
-    from synth.errors import CatalogError
-
-    if keep < 1:
-        raise CatalogError(f"--keep must be at least 1 (the LATEST version is never pruned), got {keep}")
+    if not isinstance(keep, int) or keep < 1:
+        raise _error(f"--keep must be at least 1 (the LATEST version is never pruned), got {keep}")
     root = root_folder(root)
-    published = versions_of(root, name)
+    folder = dataset_folder(root, name)
+    published = _versions(folder)
     if not published:
-        raise CatalogError(f"no dataset {name!r} in the catalog at {root}; published: {datasets(root) or 'none'}")
-    latest = latest_version(root, name)
+        raise _error(f"no dataset {name!r} in the catalog at {root}; published: {datasets(root) or 'none'}")
+    latest = _latest(folder, published)
     doomed = [v for v in published[: max(len(published) - keep, 0)] if v != latest]
+    clean_stale(folder)
+    removed: list[str] = []
     for version in doomed:
-        hidden = root / name / f".pruning-{version}"
-        os.rename(root / name / version, hidden)
-        shutil.rmtree(hidden)
-    return doomed
+        hidden = folder / f".pruning-{_owner_tag()}-{version}"
+        try:
+            os.rename(folder / version, hidden)
+        except OSError as error:
+            done = f"removed so far: {', '.join(removed)}" if removed else "nothing was removed"
+            _raise_clearly(error, f"cannot prune {name}: renaming {folder / version} failed ({done})",
+                           f"make the catalog root {root} writable (e.g. remount it read-write) and prune again")
+        removed.append(version)  # gone for readers from here on
+        try:
+            shutil.rmtree(hidden)
+        except OSError as error:
+            raise _error(f"{name} {version} is no longer in the catalog, but deleting {hidden} failed: "
+                         f"{error.strerror}; delete that folder by hand") from None
+    return removed
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (changing it races with other threads)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore at once, under a lock
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _apply_umask(folder: Path, mask: int) -> None:
+    """Give `folder` and everything in it the modes mkdir/open would under `mask` (mkdtemp and mkstemp give 0700/0600)."""
+    for current, _, files in os.walk(folder):  # does not follow symlinked folders
+        os.chmod(current, 0o777 & ~mask)
+        for file_name in files:
+            path = os.path.join(current, file_name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):  # never chmod through a symlink
+                os.chmod(path, (0o777 if mode & stat.S_IXUSR else 0o666) & ~mask)
 
 
 def publish(
@@ -285,11 +688,18 @@ def publish(
     under `validation/`. `attachments` maps a relative path inside the
     version folder (e.g. "report.html", "validation/data_docs") to a file or
     folder that is copied there before the version becomes visible. Returns
-    the published folder.
+    the published folder. A full, read-only or unwritable root is one
+    CatalogError line, with nothing left behind.
     """
-    dataset_dir = Path(root) / name
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dataset_dir))
+    root = Path(root)
+    dataset_dir = dataset_folder(root, name)
+    try:
+        dataset_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale(dataset_dir)
+        _reconcile_quietly(root, name)
+        staging = Path(tempfile.mkdtemp(prefix=f".incoming-{_owner_tag()}-", dir=dataset_dir))
+    except OSError as error:
+        _raise_clearly(error, f"cannot publish {name} to {dataset_dir}")
     try:
         # 1. everything but the card, which needs the final version number
         if isinstance(synthetic, pd.DataFrame):
@@ -309,14 +719,17 @@ def publish(
                 shutil.copytree(source, destination)
             else:
                 shutil.copy2(source, destination)
+        _apply_umask(staging, _umask())  # readable by whoever the umask allows, as a plain mkdir would be
+        model_files = sorted(p.relative_to(staging / "model").as_posix() for p in (staging / "model").rglob("*") if p.is_file())
 
         # 2. claim the next version number by renaming; a concurrent publisher
         #    that took it first makes the rename fail, and we take the next one
-        existing = versions_of(root, name)
+        existing = _versions(dataset_dir)
         number = int(existing[-1][1:]) + 1 if existing else 1
         while True:
             version = f"v{number}"
-            _write_card(staging, {**card, "name": name, "version": version})
+            _write_card(staging, {**card, "name": name, "version": version, "model_files": model_files})
+            interrupts.check()  # after Ctrl-C / SIGTERM nothing is committed (the rename below is the commit)
             try:
                 os.rename(staging, dataset_dir / version)
                 break
@@ -324,19 +737,43 @@ def publish(
                 if not (dataset_dir / version).exists():
                     raise
                 number += 1
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            _raise_clearly(error, f"cannot publish {name} to {dataset_dir}")
         raise
-    # 3. only now point LATEST at it (write-then-rename is atomic on POSIX)
-    _atomic_write(dataset_dir / LATEST, version + "\n")
+    # 3. only now point LATEST at it (write-then-rename is atomic on POSIX); a concurrent
+    #    publisher that already pointed it at a newer version keeps it
+    try:
+        current = _read_latest(dataset_dir)
+        match = _VERSION.fullmatch(current or "")
+        if not match or int(match.group(1)) < number or current not in _versions(dataset_dir):
+            _atomic_write(dataset_dir / LATEST, version + "\n")
+    except OSError as error:  # roll back: a version LATEST never pointed at is not published
+        hidden = dataset_dir / f".pruning-{_owner_tag()}-{version}"
+        try:
+            os.rename(dataset_dir / version, hidden)
+            shutil.rmtree(hidden, ignore_errors=True)
+            done = "nothing was published"
+        except OSError:
+            done = f"{version} is in place but LATEST still points at the previous version"
+        _raise_clearly(error, f"cannot update {dataset_dir / LATEST} ({done})")
     return dataset_dir / version
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-{_owner_tag()}-", dir=path.parent)
+    try:
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; LATEST is read by everyone the umask allows
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _write_card(folder: Path, card: dict[str, Any]) -> None:
@@ -345,37 +782,96 @@ def _write_card(folder: Path, card: dict[str, Any]) -> None:
     (folder / "card.md").write_text(render_card(card))
 
 
+# --- card.md: every user-controlled value is escaped ------------------------------------------------
+
+#: Markdown renderers pass raw HTML through, so &, < and > become entities; the other characters that
+#: start markdown constructs (links, code, emphasis, table cells, headings) are backslash-escaped.
+_MD_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*[]|#"}}
+_LINE_BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SAFE_LINK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+
+
+def _md(value: Any) -> str:
+    """`value` as inline markdown text that renders as exactly that text: no HTML, no link, one line.
+
+    Lists and dicts keep their brackets, with each item escaped; control
+    characters (which could drive a terminal that prints card.md) become U+FFFD.
+    """
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_md(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_md(k)}: {_md(v)}" for k, v in value.items()) + "}"
+    text = _CONTROL.sub("\ufffd", _LINE_BREAKS.sub(" ", str(value)))
+    return "".join(_MD_SPECIAL.get(c, c) for c in text)
+
+
+def _code(value: Any) -> str:
+    """`value` as a markdown code span (shown verbatim, HTML never interpreted): a fence longer than any run of
+    backticks inside, so the value cannot close it; one line. Not for table cells (a pipe would split the cell)."""
+    text = _CONTROL.sub("\ufffd", _LINE_BREAKS.sub(" ", str(value)))
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_tree(value: Any) -> Any:
+    """Every string inside `value` escaped with `_md` (numbers and structure kept), for templates written elsewhere."""
+    if isinstance(value, str):
+        return _md(value)
+    if isinstance(value, dict):
+        return {k: _md_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_md_tree(v) for v in value]
+    return value
+
+
+def _link(label: str, target: Any) -> str:
+    """A markdown link to a file inside the version folder; anything else is shown as text, never linked."""
+    target = str(target)
+    if _SAFE_LINK.fullmatch(target) and ".." not in target.split("/"):
+        return f"[{_md(label)}]({target})"
+    return f"{_md(label)} ({_md(target)})"
+
+
 def render_card(card: dict[str, Any]) -> str:
-    """The dataset card as Markdown: how it was made and how it scored."""
+    """The dataset card as Markdown: how it was made and how it scored.
+
+    Everything that comes from the user or the data (name, description, paths,
+    column names, categories, spec values, check details) is escaped, so the
+    page shows it as text and no HTML or link in it reaches a reader.
+    """
     src, gen, split, out = card["source"], card["generator"], card["split"], card["output"]
     gate = card["gate"]
     partitions = (f" ({out['partitions']} Parquet partitions, every row schema-checked; the other checks scored a random "
                   f"{out['gate_sample_rows']:,} rows)" if out.get("partitions") else "")
+    files = card.get("model_files")
+    saved = f"as {' + '.join(_code(f) for f in files)} " if files else ""
     lines = [
-        f"# {card['name']} {card['version']}",
+        f"# {_md(card['name'])} {_md(card['version'])}",
         "",
-        card.get("description") or "",
+        *[_md(line) for line in str(card.get("description") or "").splitlines()],
         "",
-        f"Published {card['published_at']}. Synthetic rows: **{out['rows']:,}** in `{out.get('file', 'data.parquet')}`"
+        f"Published {_md(card['published_at'])}. Synthetic rows: **{out['rows']:,}** in {_code(out.get('file', 'data.parquet'))}"
         f"{partitions}. Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
         "",
-        *([f"Evidence: [report.html]({card['report']}) (checks and plots, self-contained) · "
-           f"[Great Expectations Data Docs]({card['data_docs']})", ""] if card.get("report") else []),
+        *([f"Evidence: {_link('report.html', card['report'])} (checks and plots, self-contained) · "
+           f"{_link('Great Expectations Data Docs', card['data_docs'])}", ""] if card.get("report") else []),
         "## Source",
-        f"- file: `{src['path']}` ({src['format']}), sha256 `{src['sha256']}`",
-        f"- {src['rows']:,} rows × {len(src['columns'])} columns; target column: {card.get('target') or 'none'}",
-        f"- split (seed {split['seed']}): {split['train_rows']:,} training rows, {split['holdout_rows']:,} holdout rows "
+        f"- file: {_code(src['path'])} ({_md(src['format'])}), sha256 {_code(src['sha256'])}",
+        f"- {src['rows']:,} rows × {len(src['columns'])} columns; target column: {_md(card.get('target') or 'none')}",
+        f"- split (seed {_md(split['seed'])}): {split['train_rows']:,} training rows, {split['holdout_rows']:,} holdout rows "
         "never seen by the generator",
         "",
         "## Generator",
-        f"- kind: `{gen['kind']}` on `{gen['device']}`, seed {gen['seed']}",
-        "- hyperparameters: " + ", ".join(f"{k}={v}" for k, v in gen["hyperparameters"].items()),
-        f"- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in (gen.get("final_losses") or {}).items()),
-        "- saved under `model/` as `config.json` + `generator.safetensors` (no pickle, no training rows)",
+        f"- kind: {_code(gen['kind'])} on {_code(gen['device'])}, seed {_md(gen['seed'])}",
+        "- hyperparameters: " + ", ".join(f"{_md(k)}={_md(v)}" for k, v in gen["hyperparameters"].items()),
+        "- final losses: " + ", ".join(f"{_md(k)} {v:.4f}" for k, v in (gen.get("final_losses") or {}).items()),
+        f"- saved under `model/` {saved}(safetensors and JSON: no pickle, no training rows)",
         "",
         *_privacy_section(card),
         "## Timings (seconds)",
-        "| " + " | ".join(card["timings"]) + " |",
+        "| " + " | ".join(_md(k) for k in card["timings"]) + " |",
         "|" + "---|" * len(card["timings"]),
         "| " + " | ".join(f"{v:.1f}" for v in card["timings"].values()) + " |",
         "",
@@ -384,21 +880,20 @@ def render_card(card: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for c in gate["checks"]:
-        detail = str(c.get("detail", "")).replace("|", "/")
-        lines.append(
-            f"| {c['suite']} | {c['name']} | {'yes' if c['passed'] else '**no**'} | {c['value']} | {c['threshold']} | {detail} |"
-        )
+        cells = [_md(c["suite"]), _md(c["name"]), "yes" if c["passed"] else "**no**", _md(c["value"]),
+                 _md(c["threshold"]), _md(c.get("detail", ""))]
+        lines.append("| " + " | ".join(cells) + " |")
     scored = (gate.get("details") or {}).get("scored") or {}
     if scored:  # large outputs: which checks read every row and which a stated random sample
-        lines += ["", "## Rows scored", *(f"- {checks}: {rows}" for checks, rows in scored.items())]
-    lines += ["", "## Package versions", ", ".join(f"{k} {v}" for k, v in card["packages"].items()), ""]
+        lines += ["", "## Rows scored", *(f"- {_md(checks)}: {_md(rows)}" for checks, rows in scored.items())]
+    lines += ["", "## Package versions", ", ".join(f"{_md(k)} {_md(v)}" for k, v in card["packages"].items()), ""]
     return "\n".join(lines)
 
 
 def _privacy_section(card: dict[str, Any]) -> list[str]:
-    """The privacy ledger of a differentially private version (nothing for the others)."""
+    """The privacy ledger of a differentially private version (nothing for the others); its strings escaped."""
     if not card.get("privacy"):
         return []
     from synth.privacy.ledger import ledger_markdown
 
-    return ledger_markdown(card["privacy"])
+    return ledger_markdown(_md_tree(card["privacy"]))

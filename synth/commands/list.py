@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from synth.commands import EXIT_OK
@@ -16,7 +18,8 @@ def register(commands) -> None:
         description="List every published version in the catalog (LATEST marked with *), newest first, with its "
         "generator, rows, quality score, detection AUC, DCR share, privacy budget ε (- when not trained with differential "
         "privacy) and gate result. Runs whose gate failed since the newest version are listed too, with version '-': "
-        "they published nothing.",
+        "they published nothing. A version whose card.json cannot be read is listed with gate 'unreadable' and one "
+        "warning line on stderr naming the file; the others are listed as usual and the exit code stays 0.",
     )
     parser.add_argument("--root", type=Path, help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
     parser.add_argument("--all-failed", action="store_true", help="list every recorded failed run, not only recent ones")
@@ -26,6 +29,9 @@ def execute(args: argparse.Namespace) -> int:
     from synth import catalog
 
     rows = catalog.summary(args.root, all_failed=args.all_failed)
+    for row in rows:  # one damaged version is reported, and never hides the others
+        if row.get("error"):
+            print(f"synth list: warning: {row['dataset']} {row['version'].rstrip('*')} is unreadable: {row['error']}", file=sys.stderr)
     if not rows:
         print(f"no published datasets under {catalog.root_folder(args.root)}")
         return EXIT_OK
@@ -42,6 +48,9 @@ def _fmt(value) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    return _CONTROL.sub("\ufffd", str(value))  # a card edited by hand must not break the table or drive the terminal
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

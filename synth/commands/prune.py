@@ -11,7 +11,9 @@ from synth.commands import EXIT_OK
 def register(commands) -> None:
     parser = commands.add_parser(
         "prune", help="delete all but the newest N versions of a dataset (never LATEST)",
-        description="Delete old versions of a published dataset, keeping the newest N and always the LATEST one.",
+        description="Delete old versions of a published dataset, keeping the newest N and always the LATEST one. "
+        "Also removes the hidden staging folders (.incoming-*, .pruning-*) that killed runs left in that dataset's "
+        "folder, once their process is gone or they are an hour old.",
     )
     parser.add_argument("dataset", metavar="NAME")
     parser.add_argument("--keep", type=int, required=True, help="how many of the newest versions to keep (at least 1)")

@@ -19,9 +19,21 @@ def register(commands) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from synth import catalog
+    from synth.errors import CatalogError
 
-    name, _, version = args.dataset.partition("@")
+    name, at, version = args.dataset.partition("@")
+    catalog.check_name(name)
+    if at:  # "adult@" or "adult@2": say what a version looks like rather than fall back to LATEST
+        catalog.check_version(version)
     folder = catalog.version_folder(name, version or None, args.root)
-    print((folder / "card.md").read_text())
+    card_md = folder / "card.md"
+    try:
+        text = card_md.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"{folder} has no card.md: not a complete published version") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise CatalogError(f"cannot read {card_md} ({reason}); restore it, or delete the version folder {folder}") from None
+    print(text)
     print(f"(folder: {folder})")
     return EXIT_OK

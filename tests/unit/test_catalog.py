@@ -210,3 +210,115 @@ def test_card_of_a_partitioned_version_says_what_was_sampled():
     assert "**10,000,000** in `data/` (10 Parquet partitions, every row schema-checked" in text
     assert "scored a random 20,000 rows" in text
     assert "in `data.parquet`." in catalog.render_card({**card, "output": CARD["output"]})
+
+
+# --- issue 13: permissions, card.md escaping, the runs log after a crash --------------------------------
+
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)])
+def test_published_versions_and_latest_respect_the_umask(tmp_path, umask, folder_mode, file_mode):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        version = _publish(tmp_path)
+    finally:
+        os.umask(previous)
+    folders = [version, *(p for p in version.rglob("*") if p.is_dir())]
+    files = [version.parent / "LATEST", *(p for p in version.rglob("*") if p.is_file())]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folders} == {folder_mode}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {file_mode}
+    assert catalog._umask() == previous  # reading it changed nothing
+
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def test_card_md_escapes_everything_user_controlled():
+    card = {
+        **CARD, "name": "demo", "version": "v1", "published_at": "2026-01-01T00:00:00+00:00",
+        "description": f"Line one {HOSTILE}\n<img src=x onerror=alert(1)> [click](javascript:alert(1)) & more",
+        "target": "<b>t</b>", "report": "javascript:alert(1)", "data_docs": "validation/data_docs/index.html",
+        "source": {**CARD["source"], "path": "`x`<i>.csv", "columns": [HOSTILE, "b"]},
+        "generator": {**CARD["generator"], "hyperparameters": {"epochs": 1, "columns": [HOSTILE, "a|b"]}},
+        "gate": {"passed": True, "checks": [
+            {"suite": "schema", "name": f"categories:{HOSTILE}", "passed": True, "value": [HOSTILE], "threshold": "|r| < 1",
+             "detail": "max |r| over pairs\nsecond line"},
+        ]},
+    }
+    text = catalog.render_card(card)
+    outside_code = text.replace("`` `x`<i>.csv ``", "")
+    assert "<" not in outside_code and ">" not in outside_code  # no raw HTML at all
+    assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;" in text
+    assert "\\[click\\](javascript:alert(1))" in text  # a link in the description stays text
+    assert "](javascript:" not in text.replace("\\](javascript:", "")  # ... and the report link is not a link:
+    assert "Evidence: report.html (javascript:alert(1))" in text  # it is shown as text
+    check_row = next(line for line in text.splitlines() if line.startswith("| schema"))
+    assert check_row.count(" | ") == 5  # pipes inside cells are escaped, not cell separators
+    assert "\\|r\\| &lt; 1" in check_row and "max \\|r\\| over pairs second line" in check_row  # |r| is not /r/
+    assert "`` `x`<i>.csv ``" in text  # a code span shows the path verbatim (HTML is never interpreted in one)
+
+
+def test_card_md_names_the_model_files_the_folder_really_holds(tmp_path):
+    class TwoFiles(FakeModel):
+        def save(self, folder):
+            folder.mkdir()
+            for name in ("config.json", "decoder.safetensors", "latent_stats.safetensors"):
+                (folder / name).write_text("{}")
+
+    version = _publish(tmp_path, TwoFiles())
+    text = (version / "card.md").read_text()
+    assert "`config.json` + `decoder.safetensors` + `latent_stats.safetensors`" in text
+    assert "generator.safetensors" not in text
+    assert json.loads((version / "card.json").read_text())["model_files"] == [
+        "config.json", "decoder.safetensors", "latent_stats.safetensors"]
+
+
+def test_a_version_published_without_a_runs_log_line_gets_one_on_the_next_publish(tmp_path):
+    """kill -9 right after the rename: v1 is published but was never logged. The next publish logs it from its card."""
+    _publish(tmp_path)  # v1, and the process "died" before record_run
+    card_path = tmp_path / "demo" / "v1" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["published_at"] = "2026-01-01T00:00:00+00:00"  # long enough ago that no publisher is still about to log it
+    card_path.write_text(json.dumps(card))
+    catalog.record_run(tmp_path, "demo", {**CARD, "gate": {"passed": False, "checks": []}}, None)  # a later failure
+    log = tmp_path / ".runs" / "demo.jsonl"
+    log.write_text(log.read_text().replace(json.loads(log.read_text())["run_at"], "2026-02-01T00:00:00+00:00"))
+    assert [e["version"] for e in catalog.runs("demo", tmp_path)] == [None]
+    _publish(tmp_path)  # v2: reconciles v1
+    entries = catalog.runs("demo", tmp_path)
+    reconciled = [e for e in entries if e.get("reconciled")]
+    assert [(e["version"], e["passed"], e["run_at"]) for e in reconciled] == [("v1", True, "2026-01-01T00:00:00+00:00")]
+    assert catalog.reconcile_runs(tmp_path, "demo") == []  # v1 is logged now; v2 is too recent to judge
+    # the log is read in time order: the line added later for v1 sits before the failure that followed v1
+    assert [r["version"] for r in catalog.summary(tmp_path, all_failed=True)] == ["v2*", "-", "v1"]
+
+
+def test_latest_never_moves_back_to_an_older_version(tmp_path, monkeypatch):
+    """Two concurrent publishers: the one that claimed v1 updates LATEST last and must not move it back from v2."""
+    real_read_latest = catalog._read_latest
+
+    def a_faster_publisher_finishes_first(folder):
+        monkeypatch.setattr(catalog, "_read_latest", real_read_latest)
+        assert _publish(tmp_path).name == "v2"  # claims v2 and points LATEST at it while we sit between rename and LATEST
+        return real_read_latest(folder)
+
+    monkeypatch.setattr(catalog, "_read_latest", a_faster_publisher_finishes_first)
+    assert _publish(tmp_path).name == "v1"
+    assert catalog.latest_version(tmp_path, "demo") == "v2"
+    (tmp_path / "demo" / "LATEST").write_text("v1\n")  # someone pinned an older version: a new publish moves it on
+    assert _publish(tmp_path).name == "v3" and catalog.latest_version(tmp_path, "demo") == "v3"
+
+
+@pytest.mark.parametrize("name", ["adult", "adult_dp-ctgan.v2", "A1", "x" * 100])
+def test_valid_dataset_names_pass(name):
+    assert catalog.check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/abs", ".hidden", "a\n", "x" * 101, None, "a b", "é"])
+def test_invalid_dataset_names_are_one_line_errors(name):
+    from synth.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="is not valid") as caught:
+        catalog.check_name(name)
+    assert "\n" not in str(caught.value)
