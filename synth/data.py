@@ -1,15 +1,41 @@
-"""Loading real tables and splitting off the holdout the generator never sees."""
+"""Loading real tables and splitting off the holdout the generator never sees.
+
+`load_table` refuses what no generator can use, naming the file, the column
+(or the line) and the fix, so a bad table fails before any training:
+
+- CSV structure: a line with more or fewer fields than the header (pandas
+  would silently pad it with missing values or drop fields), a header that
+  names a column twice (pandas would rename it `age.1`) or leaves one unnamed
+  (a saved index), text that is not UTF-8.
+- Values: nested Parquet columns (list, struct, map) and object columns that
+  hold lists, dicts or raw bytes; infinite numbers, and numbers whose
+  magnitude exceeds `MAX_ABS_VALUE` (see there), in numeric and text columns.
+"""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import math
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synth.errors import DataError
-from synth.spec import SourceSpec
+from synth.spec import SourceSpec, column_names, cut
+
+#: Largest magnitude a numeric value may have. Every step squares values somewhere (variances and
+#: standard scores in the transformers, Euclidean distances in the gate) and then sums many squares:
+#: with |x| ≤ 1e150 a square is at most 1e300, so even a sum of 1e8 of them stays below float64's
+#: largest value (1.8e308). Beyond it a variance or a distance becomes inf and the result NaN, far
+#: from where the value was read. No real measurement needs more: rescale such a column (e.g. log10).
+MAX_ABS_VALUE = 1e150
+#: Separators a user may have meant when a CSV header comes out as one field.
+OTHER_SEPARATORS = (";", "\t", "|", ",")
 
 
 def load_table(source: SourceSpec) -> pd.DataFrame:
@@ -22,26 +48,53 @@ def load_table(source: SourceSpec) -> pd.DataFrame:
     if not path.is_file():
         hint = " (it is a folder)" if path.is_dir() else ""
         raise DataError(f"{path}: source file not found{hint}; fix source.path in the spec")
-    fmt = source.resolved_format
-    if fmt == "parquet":
-        try:
-            table = pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises several unrelated types
-            raise DataError(f"{path}: cannot read as Parquet ({err}); set source.format: csv if it is a CSV") from None
-        if source.columns:
-            missing = [c for c in source.columns if c not in table.columns]
-            if missing:
-                raise DataError(f"{path}: columns {missing} listed in source.columns are not in the file; it has {list(table.columns)}")
-            table = table[source.columns]
+    if source.resolved_format == "parquet":
+        table = _read_parquet(path, source)
     else:
         table = _read_csv(path, source)
     if table.empty:
         what = "is empty" if path.stat().st_size == 0 else "has no data rows"
         raise DataError(f"{path}: the file {what}; point source.path at a table with data")
-    return _recode(table, source, path)
+    table = _recode(table, source, path)
+    check_values(table, str(path))
+    return table
+
+
+def _read_parquet(path: Path, source: SourceSpec) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as err:  # pyarrow raises several unrelated types
+        raise DataError(f"{path}: cannot read as Parquet ({cut(err, 200)}); the file may be truncated or corrupt "
+                        "(or set source.format: csv if it is a CSV)") from None
+    index_columns = {name for name in schema.names if name.startswith("__index_level_")}  # pandas' saved index
+    names = [name for name in schema.names if name not in index_columns]
+    _refuse_duplicates(names, path, "the file has")
+    if source.columns:
+        missing = [c for c in source.columns if c not in names]
+        if missing:
+            raise DataError(f"{path}: columns {column_names(missing)} listed in source.columns are not in the file; "
+                            f"it has {column_names(names)}")
+    for name in source.columns or names:
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind):
+            raise DataError(f"{path}: column {cut(name)!r} is a nested Parquet column ({cut(kind, 60)}); a table generator "
+                            "needs one plain value per cell: flatten it into columns, or leave it out of source.columns")
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+            raise DataError(f"{path}: column {cut(name)!r} holds raw bytes ({kind}); decode it to text or numbers, "
+                            "or leave it out of source.columns")
+    try:
+        table = pd.read_parquet(path, columns=source.columns or None)
+    except Exception as err:  # a truncated or corrupt file may only fail here, when the pages are read
+        raise DataError(f"{path}: cannot read as Parquet ({cut(err, 200)}); the file may be truncated or corrupt") from None
+    return table
 
 
 def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
+    header = _check_csv_structure(path, source)
+    keep = _kept_columns(header, source)
     try:
         table = pd.read_csv(
             path,
@@ -53,50 +106,224 @@ def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
             skipinitialspace=True,
             skip_blank_lines=True,
             index_col=False,
+            usecols=keep,
+            encoding="utf-8",
+            # one pass over each whole column, so a column's type is decided from all its values (chunked
+            # inference can leave a column holding both the number 1 and the text "1")
+            low_memory=False,
         )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; point source.path at a CSV with data") from None
     except pd.errors.ParserError as err:
-        raise DataError(f"{path}: cannot parse as CSV with sep={source.sep!r}: {err}") from None
+        raise DataError(f"{path}: cannot parse as CSV with sep={source.sep!r}: {cut(err, 200)}") from None
     except (UnicodeDecodeError, OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot read as CSV ({err}); set source.format if it is Parquet") from None
+        raise DataError(f"{path}: cannot read as CSV ({cut(err, 200)}); set source.format if it is Parquet") from None
     if table.empty:
         return table  # load_table reports it
-    if source.header and source.columns:
-        # A header row is present and names are also given: rename, but only if
-        # the counts agree, so a wrong list fails instead of shifting columns.
+    if keep is not None:
+        table = table[keep]  # the order source.columns gives
+    elif source.header and source.columns:
+        # A header row is present and names are also given that are not all in it: rename, but only
+        # if the counts agree, so a wrong list fails instead of shifting columns.
         if len(source.columns) != table.shape[1]:
             raise DataError(f"{path}: source.columns lists {len(source.columns)} names but the file has {table.shape[1]} columns")
         table.columns = source.columns
-    elif not source.header:
-        # pandas pads short rows with NaN and silently drops extra fields when
-        # `names` is given, so count the fields in the first line ourselves.
-        width = _first_line_width(path, source)
-        if width != len(source.columns or []):
-            raise DataError(
-                f"{path}: source.columns lists {len(source.columns or [])} names but the file has {width} fields per line "
-                f"(separator {source.sep!r}); fix source.columns or source.sep"
-            )
     return table
 
 
-def _first_line_width(path: Path, source: SourceSpec) -> int:
-    import csv
-    import gzip
+def _check_csv_structure(path: Path, source: SourceSpec) -> list[str] | None:
+    """One streaming pass over the CSV, before pandas reads it: every line has as many fields as the header
+    (or `source.columns`), the header names each column once, and the text is UTF-8. Returns the header's names.
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="") as handle:
-        lines = (line for line in handle if line.strip())
-        for _ in range(source.skip_rows):
-            next(lines, None)
-        first = next(lines, "")
-    return len(next(csv.reader([first], delimiter=source.sep, skipinitialspace=True), []))
+    pandas would pad a short line with missing values, drop the extra fields of a long first line, rename a
+    repeated name (`age`, `age.1`) and name an empty one `Unnamed: 3`, all silently. A line ending in one extra
+    empty field (a trailing separator) is accepted, as pandas' `index_col=False` reads it.
+    """
+    from pandas.io.common import get_handle  # pandas' own opener: the same decompression as read_csv
+
+    width = None if source.header else len(source.columns or [])
+    header, line, data_lines = None, source.skip_rows, 0
+    try:
+        with get_handle(path, "rb", compression="infer", is_text=False) as handles:
+            text = io.TextIOWrapper(handles.handle, encoding="utf-8-sig", newline="")
+            for _ in range(source.skip_rows):  # pandas' skip_rows counts physical lines, blank ones included
+                text.readline()
+            reader = csv.reader(text, delimiter=source.sep, skipinitialspace=True)
+            for fields in reader:
+                line = source.skip_rows + reader.line_num
+                if not fields or fields == [""]:
+                    continue  # a blank line: pandas skips it
+                if width is None:
+                    header, width = fields, len(fields)
+                    _check_header(header, path, source)
+                    continue
+                if len(fields) == width or (len(fields) == width + 1 and not fields[-1].strip()):
+                    data_lines += 1
+                    continue
+                if header is None and data_lines == 0:
+                    raise DataError(f"{path}: source.columns lists {width} names but the file has {len(fields)} fields "
+                                    f"per line (separator {source.sep!r}); fix source.columns or source.sep")
+                against = "the header has" if header is not None else "source.columns lists"
+                raise DataError(f"{path}: line {line} has {_count(len(fields), 'field')} but {against} {width} "
+                                f"(separator {source.sep!r}); fix that line (quote a field that contains the separator)")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} on line {_first_undecodable_line(path)}); "
+                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), or set source.format: parquet if it is Parquet") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: cannot read line {line + 1} as CSV ({cut(err, 100)}); fix that line, "
+                        "or set source.format: parquet if it is Parquet") from None
+    except (OSError, EOFError) as err:  # gzip: truncated or not gzip at all
+        raise DataError(f"{path}: cannot read as CSV ({cut(err, 200)}); the file may be truncated or corrupt") from None
+    return header
+
+
+def _kept_columns(header: list[str] | None, source: SourceSpec) -> list[str] | None:
+    """With a header, `source.columns` naming only header columns selects them; None: read every column."""
+    if header is None or not source.columns or not set(source.columns) <= set(header):
+        return None
+    return list(source.columns)
+
+
+def _first_undecodable_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8 (a newline byte never occurs inside a UTF-8 character)."""
+    from pandas.io.common import get_handle
+
+    with get_handle(path, "rb", compression="infer", is_text=False) as handles:
+        for number, raw in enumerate(handles.handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _check_header(header: list[str], path: Path, source: SourceSpec) -> None:
+    kept = _kept_columns(header, source)
+    if kept is not None:  # source.columns selects columns: those must be named once
+        _refuse_duplicates([name for name in header if name in set(kept)], path, "the header names")
+        return
+    if source.columns:
+        return  # the names come from source.columns; the header line is only skipped
+    for i, name in enumerate(header):
+        if not name.strip():
+            raise DataError(f"{path}: column {i + 1} of the header has no name (a saved row index?); name it in the "
+                            "file, or set header: false and list every name in source.columns")
+    _refuse_duplicates(header, path, "the header names")
+    if len(header) == 1:
+        guesses = [s for s in OTHER_SEPARATORS if s != source.sep and s in header[0]]
+        if guesses:
+            raise DataError(f"{path}: the header is one column {cut(header[0])!r} with separator {source.sep!r}; "
+                            f"if the separator is {guesses[0]!r}, set source.sep: {guesses[0]!r}")
+
+
+def _refuse_duplicates(names: list[str], path: Path, where: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"{path}: {where} column {cut(name)!r} twice (columns {seen[name] + 1} and {i + 1}); "
+                            "give every column its own name")
+        seen[name] = i
+
+
+def check_values(table: pd.DataFrame, origin: str) -> None:
+    """Refuse values no generator can use, naming the column and the first bad row: duplicated column names,
+    cells holding lists, dicts or raw bytes, and numbers that are infinite or beyond `MAX_ABS_VALUE`
+    (also in text columns whose every value is a number)."""
+    duplicated = table.columns[table.columns.duplicated()]
+    if len(duplicated):
+        raise DataError(f"{origin}: column {cut(duplicated[0])!r} appears twice; give every column its own name")
+    for name in table.columns:
+        column = table[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # a Parquet dictionary column: judge its categories
+            column = pd.Series(column.cat.categories, dtype=object)
+        problem = _unusable(column)
+        if problem is not None:
+            position, what, fix = problem
+            row = f" (data row {position + 1})" if position is not None else ""
+            raise DataError(f"{origin}: column {cut(name)!r} holds {what}{row}; {fix}")
+
+
+_NESTED = "every cell must hold one plain value (text, number, date): flatten the column or drop it"
+_BYTES = "decode the column to text or numbers, or drop it"
+_COMPLEX = "split it into two real columns, or drop it"
+_INFINITE = "values must be finite: replace them by a number or leave the cell empty (missing)"
+_HUGE = f"numbers beyond ±{MAX_ABS_VALUE:g} overflow the squares every step computes; rescale the column (e.g. log10)"
+
+Problem = tuple[int | None, str, str]  # (row position or None, what the column holds, how to fix it)
+
+
+def _unusable(column: pd.Series) -> Problem | None:
+    """The first unusable value of `column`, or None."""
+    dtype = column.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        return None, "complex numbers", _COMPLEX
+    if pd.api.types.is_float_dtype(dtype):
+        return _first_out_of_range(column.to_numpy(dtype="float64", na_value=np.nan))
+    if dtype != object:
+        return None  # integers, booleans, datetimes, nullable text: always usable
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind == "string":  # text; if every value is a number, the numbers must be usable too
+        values = column.to_numpy(dtype=object)
+        present = pd.notna(values)
+        numbers = np.full(len(values), np.nan)
+        try:  # Python's float(): "1e309" and "inf" become inf, where pandas' parser left them as text
+            numbers[present] = values[present].astype("float64")
+        except (ValueError, TypeError, OverflowError):
+            return None  # some value is not a number: a text column
+        found = _first_out_of_range(numbers)
+        if found is not None:
+            position, what, fix = found
+            return position, f"the text {cut(values[position], 30)!r}, {what}", fix
+        return None
+    if kind in ("empty", "boolean", "date", "datetime", "datetime64", "time", "period", "interval", "timedelta"):
+        return None
+    for position, value in enumerate(column.to_numpy()):  # mixed, bytes, decimal, Python numbers, nested ...
+        problem = _unusable_value(value)
+        if problem is not None:
+            return position, *problem
+    return None
+
+
+def _unusable_value(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, (list, tuple, dict, set, frozenset, np.ndarray)):
+        return f"a {type(value).__name__} in one cell", _NESTED
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "raw bytes", _BYTES
+    if isinstance(value, (complex, np.complexfloating)):
+        return "complex numbers", _COMPLEX
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if abs(value) > MAX_ABS_VALUE:
+            return f"a number beyond ±{MAX_ABS_VALUE:g} ({cut(value, 30)})", _HUGE
+        return None
+    if isinstance(value, (float, np.floating, Decimal)) and not pd.isna(value):
+        if math.isinf(value):
+            return f"an infinite number ({value})", _INFINITE
+        if abs(value) > MAX_ABS_VALUE:
+            return f"a number beyond ±{MAX_ABS_VALUE:g} ({float(value):g})", _HUGE
+    return None
+
+
+def _first_out_of_range(values: np.ndarray) -> Problem | None:
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(values) > MAX_ABS_VALUE  # NaN (missing) compares False; inf is caught here too
+    if not bad.any():
+        return None
+    position = int(np.argmax(bad))
+    value = values[position]
+    if np.isinf(value):
+        return position, f"an infinite number ({value})", _INFINITE
+    return position, f"a number beyond ±{MAX_ABS_VALUE:g} ({value:g})", _HUGE
 
 
 def _recode(table: pd.DataFrame, source: SourceSpec, path: Path) -> pd.DataFrame:
     for column, mapping in source.recode.items():
         if column not in table.columns:
-            raise DataError(f"{path}: source.recode names column {column!r}, which is not in the table; columns: {list(table.columns)}")
+            raise DataError(f"{path}: source.recode names column {cut(column)!r}, which is not in the table; "
+                            f"columns: {column_names(list(table.columns))}")
         table[column] = table[column].replace(mapping)
     return table
 
@@ -110,15 +337,39 @@ def fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def split_sizes(n_rows: int, fraction: float) -> tuple[int, int]:
+    """(training rows, holdout rows) that `split_holdout` makes of `n_rows` rows."""
+    n_holdout = int(round(n_rows * fraction))
+    return n_rows - n_holdout, n_holdout
+
+
+def minimum_rows(fraction: float) -> int:
+    """The fewest rows that leave at least one holdout row and two training rows at this holdout fraction."""
+    # round(n·f) ≥ 1 needs n ≥ 0.5 / f, and n − round(n·f) ≥ 2 needs about n ≥ 1.5 / (1 − f): start just below both
+    n = max(1, int(max(0.5 / fraction, 1.5 / (1 - fraction))) - 1)
+    while not enough_rows(n, fraction):
+        n += 1
+    return n
+
+
+def enough_rows(n_rows: int, fraction: float) -> bool:
+    train, holdout = split_sizes(n_rows, fraction)
+    return holdout >= 1 and train >= 2
+
+
+def split_positions(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, holdout) row positions, each sorted, of the seeded split `split_holdout` makes."""
+    _, n_holdout = split_sizes(n_rows, fraction)
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[n_holdout:]), np.sort(order[:n_holdout])
+
+
 def split_holdout(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Randomly split rows into (train, holdout); both keep the original index."""
-    n_holdout = int(round(len(table) * fraction))
-    if n_holdout < 1 or len(table) - n_holdout < 2:
+    if not enough_rows(len(table), fraction):
         raise DataError(
-            f"the table has {len(table)} rows: too few to hold out {fraction:.0%} and still train; "
-            "use a larger table or change holdout_fraction"
+            f"the table has {len(table)} rows: too few to hold out {fraction:.0%} and still train "
+            f"(at least {minimum_rows(fraction)} rows are needed); use a larger table or change holdout_fraction"
         )
-    order = np.random.default_rng(seed).permutation(len(table))
-    holdout = table.iloc[np.sort(order[:n_holdout])]
-    train = table.iloc[np.sort(order[n_holdout:])]
-    return train, holdout
+    train, holdout = split_positions(len(table), fraction, seed)
+    return table.iloc[train], table.iloc[holdout]

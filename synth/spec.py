@@ -8,6 +8,7 @@ model is the Prefect flow's parameter type. Any value can be overridden with
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -18,6 +19,145 @@ from pydantic import (
 )
 
 from synth.errors import SpecError
+
+#: A spec file is at most this many bytes (a real one is a few kB): bigger is the wrong file or an attack.
+MAX_SPEC_BYTES = 1_000_000
+#: YAML nodes a spec may expand to, aliases counted at every use: a "billion laughs" alias bomb (a few
+#: lines whose aliases expand to 10^9 nodes) is refused before anything walks the expanded value.
+MAX_SPEC_NODES = 100_000
+#: Nesting depth of a spec's YAML (a real one nests 4 levels).
+MAX_SPEC_DEPTH = 64
+#: Input echoed in an error is cut to this many characters (with "…"); one problem's text to `MAX_PROBLEM_CHARS`.
+ECHO_CHARS = 80
+MAX_PROBLEM_CHARS = 400
+#: Problems listed in one spec error at most (the count of the rest is given), and its length at most.
+MAX_PROBLEMS = 10
+MAX_SPEC_ERROR_CHARS = 2_000
+
+
+def echo(value: Any, limit: int = ECHO_CHARS) -> str:
+    """`repr(value)` for an error message, cut to `limit` characters with "…" (errors never echo unbounded input).
+
+    Containers are shown element by element only up to the limit, so a huge (or alias-bomb) value is never
+    turned into one enormous string first.
+    """
+    text = _short_repr(value, limit)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short_repr(value: Any, limit: int) -> str:
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = shortener.maxlong = limit
+    shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = 8
+    shortener.maxlevel = 3
+    return shortener.repr(value)
+
+
+def cut(text: Any, limit: int = ECHO_CHARS) -> str:
+    """`str(text)` cut to `limit` characters with "…"."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def column_names(names: list[Any], limit: int = 20) -> str:
+    """Column names for an error: at most `limit` of them, each cut to `ECHO_CHARS`."""
+    shown = [cut(n) for n in names[:limit]]
+    return f"{shown}" + (f" … and {len(names) - limit} more" if len(names) > limit else "")
+
+
+class _SpecTooLarge(ValueError):
+    """The YAML expands beyond `MAX_SPEC_NODES` / `MAX_SPEC_DEPTH`, or repeats a key."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing documents nested deeper than `MAX_SPEC_DEPTH` while composing them."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_SPEC_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _SpecTooLarge(f"nested more than {MAX_SPEC_DEPTH} levels deep at line {mark.line + 1}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, tuple[int, int]], active: set[int], depth: int = 1) -> int:
+    """Nodes `node` stands for once every alias is expanded; refuses more than `MAX_SPEC_NODES`, cycles,
+    expansions deeper than `MAX_SPEC_DEPTH` and a mapping that repeats a key (YAML keeps the last silently).
+
+    Each distinct node is measured once (memo), so an alias bomb is measured in time linear in its text.
+    """
+    key = id(node)
+    if key in memo:
+        size, height = memo[key]
+    else:
+        if key in active:
+            raise _SpecTooLarge(f"an alias at line {node.start_mark.line + 1} refers to a node that contains it")
+        active.add(key)
+        size, height = 1, 0
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+            seen: dict[str, int] = {}
+            for k, _ in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                    if k.value in seen:
+                        raise _SpecTooLarge(f"key {echo(k.value)} appears twice in one mapping (lines {seen[k.value]} "
+                                            f"and {k.start_mark.line + 1}); keep one")
+                    seen[k.value] = k.start_mark.line + 1
+        else:
+            children = []
+        for child in children:
+            size += _expanded_size(child, memo, active, depth + 1)
+            height = max(height, memo[id(child)][1] + 1)
+            if size > MAX_SPEC_NODES:
+                break
+        active.discard(key)
+        memo[key] = (size, height)
+    if size > MAX_SPEC_NODES:
+        raise _SpecTooLarge(f"it expands to more than {MAX_SPEC_NODES:,} values (aliases counted at every use); "
+                            "a spec needs far fewer: write the values out or use fewer aliases")
+    if depth + height > MAX_SPEC_DEPTH:
+        raise _SpecTooLarge(f"aliases expand it to more than {MAX_SPEC_DEPTH} levels deep")
+    return size
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text → Python value with PyYAML's safe loader, bounded in size, depth and alias expansion.
+
+    Raises `yaml.YAMLError` for malformed YAML and `ValueError` for a document beyond the bounds.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise _SpecTooLarge(f"it is longer than {MAX_SPEC_BYTES:,} bytes")
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    except RecursionError:
+        raise _SpecTooLarge("it is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, from a PyYAML error, in a few words."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    if isinstance(err, yaml.reader.ReaderError):
+        return f"character #x{err.character:04x} at position {err.position} is not allowed in YAML text"
+    return f"not valid YAML{where}: {cut(getattr(err, 'problem', None) or err, 200)}"
 
 
 class _Strict(BaseModel):
@@ -33,7 +173,9 @@ class SourceSpec(_Strict):
     format: Literal["csv", "parquet"] | None = None
     #: CSV only: whether the first (non-skipped) line holds column names.
     header: bool = True
-    #: CSV only: column names, required when `header` is false.
+    #: Column names. CSV without a header: required, one per field. CSV with a header or Parquet: the columns
+    #: to keep (any order; leave one out to drop it); for a CSV with a header, names that are not all in the
+    #: header rename every column in order instead.
     columns: list[str] | None = None
     #: CSV only: extra strings that mean "missing" (UCI uses "?").
     na_values: list[str] = Field(default_factory=list)
@@ -48,6 +190,17 @@ class SourceSpec(_Strict):
     def _columns_when_headerless(self) -> "SourceSpec":
         if not self.header and not self.columns:
             raise ValueError("header is false, so 'columns' must list the column names")
+        problems = []
+        if len(self.sep) != 1:
+            problems.append(f"sep {echo(self.sep)} must be exactly one character, e.g. ',' or ';' or '\\t' (a tab)")
+        names = self.columns or []
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"columns lists {column_names(repeated)} more than once; give every column its own name")
+        if any(not n.strip() for n in names):
+            problems.append("columns has an empty name; give every column a name")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -291,7 +444,7 @@ class Constraint(_Strict):
         match = _CONSTRAINT.match(raw)
         if not match:
             raise ValueError(
-                f"constraint {raw!r} is not COLUMN OP NUMBER or COLUMN OP COLUMN with OP one of >=, >, <=, <; "
+                f"constraint {echo(raw)} is not COLUMN OP NUMBER or COLUMN OP COLUMN with OP one of >=, >, <=, <; "
                 "e.g. 'age >= 17' or 'capital-loss <= capital-gain'"
             )
         right: Any = match["right"]
@@ -304,6 +457,8 @@ class Constraint(_Strict):
     def _one_right_side(self) -> "Constraint":
         if (self.value is None) == (self.other is None):
             raise ValueError("a constraint compares its column with either a number (value) or a column (other)")
+        if self.value is not None and not math.isfinite(self.value):
+            raise ValueError(f"constraint {self.column} {self.op} {self.value}: the number must be finite")
         return self
 
     def columns(self) -> list[str]:
@@ -411,12 +566,12 @@ class PrivacySpec(_Strict):
         problems = []
         for column, (low, high) in self.bounds.items():
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
-                problems.append(f"bounds.{column}: low ({low}) must be below high ({high})")
+                problems.append(f"bounds.{cut(column)}: low ({echo(low)}) must be below high ({echo(high)})")
         for column, values in self.categories.items():
             if not values:
-                problems.append(f"categories.{column}: list at least one value")
+                problems.append(f"categories.{cut(column)}: list at least one value")
             elif len({str(v) for v in values}) < len(values):
-                problems.append(f"categories.{column}: a value is listed twice")
+                problems.append(f"categories.{cut(column)}: a value is listed twice")
         both = sorted(set(self.bounds) & set(self.categories))
         if both:
             problems.append(f"{both}: a column has either bounds (numeric) or categories, not both")
@@ -448,19 +603,28 @@ class ScheduleSpec(_Strict):
         if (self.cron is None) == (self.interval is None):
             raise ValueError("give exactly one of cron (e.g. '0 2 * * *') or interval (seconds)")
         if self.cron is not None and len(self.cron.split()) not in (5, 6):
-            raise ValueError(f"cron {self.cron!r} should have 5 fields: minute hour day-of-month month day-of-week")
+            raise ValueError(f"cron {echo(self.cron)} should have 5 fields: minute hour day-of-month month day-of-week")
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA name such as 'UTC' or 'Europe/Amsterdam'") from None
+            raise ValueError(f"timezone {echo(self.timezone)} is not an IANA name such as 'UTC' or 'Europe/Amsterdam'") from None
         return self
 
 
 class PublishSpec(_Strict):
     #: Catalog root; left out, the SYNTH_CATALOG_ROOT setting (default data/published).
     root: Path | None = None
+
+
+class CheckpointSpec(_Strict):
+    """How often training saves a checkpoint that `synth run SPEC --resume` continues from (see `synth.resume`)."""
+
+    #: Save at the end of the first epoch that ends this many minutes after the last save (0: every epoch).
+    every_minutes: float = Field(default=10.0, ge=0)
+    #: Also save every this many epochs; left out, by time only. The last epoch is always saved.
+    every_epochs: int | None = Field(default=None, ge=1)
 
 
 class PipelineSpec(_Strict):
@@ -490,6 +654,9 @@ class PipelineSpec(_Strict):
     schedule: ScheduleSpec | None = None
     #: Optional: train with differential privacy (`ctgan` → DP-CTGAN, `tvae` → DP-TVAE) within this budget.
     privacy: PrivacySpec | None = None
+    #: Training checkpoints in the catalog's run area, for `synth run --resume`; null turns them off.
+    #: Not written for gaussian_copula or private specs.
+    checkpoint: CheckpointSpec | None = Field(default_factory=CheckpointSpec)
 
     @model_validator(mode="after")
     def _privacy_has_a_private_generator(self) -> "PipelineSpec":
@@ -514,7 +681,7 @@ class PipelineSpec(_Strict):
             if getattr(self.generator, key) == fields[key].default or (key == "pac" and self.generator.pac == 1):
                 continue
             fix = "set pac: 1 or remove it" if key == "pac" else "remove it"
-            problems.append(f"generator.{key}={getattr(self.generator, key)!r} does not apply with privacy: "
+            problems.append(f"generator.{key}={echo(getattr(self.generator, key))} does not apply with privacy: "
                             f"{NOT_USED_UNDER_PRIVACY[key]}; {fix}")
         if problems:
             raise ValueError("; ".join(problems))
@@ -534,7 +701,7 @@ class PipelineSpec(_Strict):
         if fmt in IMAGE_FORMATS:
             return ImageSourceSpec.model_validate(value)
         if fmt is not None and fmt not in ("csv", "parquet"):
-            raise ValueError(f"format {fmt!r} is not known; tables: csv, parquet; images: {', '.join(IMAGE_FORMATS)}")
+            raise ValueError(f"format {echo(fmt)} is not known; tables: csv, parquet; images: {', '.join(IMAGE_FORMATS)}")
         return SourceSpec.model_validate(value)
 
     @field_validator("validation", mode="wrap")
@@ -575,22 +742,37 @@ class PipelineSpec(_Strict):
         return isinstance(self.source, ImageSourceSpec)
 
     def check_against(self, table: Any, origin: str) -> None:
-        """Every column the spec names (target, constraints, conditions) must be in the loaded table,
-        and every conditioned value must occur in its column."""
+        """Everything about the loaded table that would otherwise fail only after training starts, raised at once
+        as one `SpecError` (`synth run` calls this before Prefect starts):
+
+        - every column the spec names (target, constraints, conditions) is in the table;
+        - the table has enough rows for the holdout split, and no column is missing in every training row;
+        - conditions fix categorical columns (the generators' own rule: text, booleans and categories;
+          numbers and dates are not), with a value the training rows hold and the model will keep;
+        - `generator.batch_size` fits the training rows, and `privacy.delta` is below 1 / training rows.
+        """
+        from synth.data import enough_rows, minimum_rows, split_positions
+
         columns = list(table.columns)
         named = [("target", self.target)] if self.target else []
         named += [(f"validation.constraints[{i}]", c) for i, rule in enumerate(self.validation.constraints) for c in rule.columns()]
         named += [(f"conditions[{i}].values", c) for i, cond in enumerate(self.conditions) for c in cond.values]
-        for key, column in named:
-            if column not in columns:
-                raise SpecError(f"{origin}: {key} names column {column!r}, which is not in the table; columns: {columns}")
-        for i, cond in enumerate(self.conditions):
-            for column, value in cond.values.items():
-                seen = table[column].dropna().unique()
-                if value not in set(seen) and str(value) not in {str(v) for v in seen}:
-                    examples = sorted(map(str, seen))[:10]
-                    raise SpecError(f"{origin}: conditions[{i}].values.{column}: {value!r} never occurs in column {column!r}; "
-                                    f"values include {examples}")
+        problems = [f"{key} names column {echo(column)}, which is not in the table; columns: {column_names(columns)}"
+                    for key, column in named if column not in columns]
+        if problems:
+            self._raise(origin, problems)
+        n_rows = len(table)
+        if not enough_rows(n_rows, self.holdout_fraction):
+            self._raise(origin, [
+                f"the table has {n_rows} row{'s' if n_rows != 1 else ''}; with holdout_fraction {self.holdout_fraction:g} "
+                f"it needs at least {minimum_rows(self.holdout_fraction)} (one holdout row, two training rows); "
+                "use a larger table or change holdout_fraction"
+            ])
+        train_rows, _ = split_positions(n_rows, self.holdout_fraction, self.seed)
+        n_train = len(train_rows)
+        problems += self._empty_columns(table, train_rows)
+        problems += self._condition_problems(table, train_rows)
+        problems += self._training_size_problems(n_train)
         if self.privacy is not None:  # declared bounds and lists name real columns of the right kind
             from synth.errors import GeneratorInputError
             from synth.privacy.transformer import DPDataTransformer
@@ -598,18 +780,119 @@ class PipelineSpec(_Strict):
             try:
                 DPDataTransformer(bounds=self.privacy.bounds, categories=self.privacy.categories).plan(table)
             except GeneratorInputError as err:
-                raise SpecError(f"{origin}: {err}") from None
+                problems.append(str(err))
+        if problems:
+            self._raise(origin, problems)
+
+    @staticmethod
+    def _raise(origin: str, problems: list[str]) -> None:
+        more = f"; … and {len(problems) - MAX_PROBLEMS} more problems" if len(problems) > MAX_PROBLEMS else ""
+        raise SpecError(cut(f"{origin}: " + "; ".join(problems[:MAX_PROBLEMS]) + more, MAX_SPEC_ERROR_CHARS))
+
+    def _empty_columns(self, table: Any, train_rows: Any) -> list[str]:
+        """A column with no value in any training row gives a generator nothing to learn (they refuse it)."""
+        if self.source.resolved_format == "csv" and not self.source.header:
+            drop = "remove that field from the file (source.columns must name every field of a headerless CSV)"
+        else:
+            drop = "drop it: list the columns to keep in source.columns"
+        problems = []
+        for name in table.columns:
+            column = table[name]
+            if column.isna().all():
+                problems.append(f"column {echo(name)} is empty (every value is missing); {drop}")
+            elif column.iloc[train_rows].isna().all():
+                problems.append(f"column {echo(name)} is missing in every training row (its {int(column.notna().sum())} "
+                                f"value(s) fell into the holdout); {drop}, or fill it")
+        return problems
+
+    def _condition_problems(self, table: Any, train_rows: Any) -> list[str]:
+        # the one rule every tabular generator uses to tell categorical from numeric columns (no torch needed)
+        from synth.transformer import _column_kind
+
+        problems = []
+        for i, cond in enumerate(self.conditions):
+            for column, value in cond.values.items():
+                key = f"conditions[{i}].values.{cut(column)}"
+                series = table[column]
+                if _column_kind(series) != "categorical":
+                    problems.append(f"{key}: column {echo(column)} is {series.dtype} (numeric), and conditions fix "
+                                    "categorical columns only (text, booleans, categories); condition on a categorical "
+                                    "column, or filter the published table instead")
+                    continue
+                seen = series.dropna().unique()
+                if not _occurs(value, seen):
+                    examples = [cut(v, 30) for v in sorted(map(str, seen))[:10]]
+                    problems.append(f"{key}: {echo(value)} never occurs in column {echo(column)}; values include {examples}")
+                    continue
+                training = series.iloc[train_rows]
+                if not _occurs(value, training.dropna().unique()):
+                    problems.append(f"{key}: {echo(value)} occurs only in holdout rows, which the generator never sees; "
+                                    "condition on a value of the training rows (or change seed / holdout_fraction)")
+                    continue
+                keep = getattr(self.generator, "max_categories", None)
+                if self.privacy is None and keep is not None and _pooled_away(training, value, keep):
+                    problems.append(f"{key}: {echo(value)} is not among the {keep} most frequent values of {echo(column)} "
+                                    f"that the generator keeps (generator.max_categories={keep}), so it cannot be "
+                                    "fixed; raise generator.max_categories or condition on a more frequent value")
+        return problems
+
+    def _training_size_problems(self, n_train: int) -> list[str]:
+        """What `fit` would refuse about the number of training rows, phrased as the spec keys to change."""
+        problems = []
+        batch_size = getattr(self.generator, "batch_size", None)
+        if batch_size is not None and self.privacy is not None:
+            if 2 * batch_size > n_train:  # Poisson sampling: batch_size at most half the (noisy) row count
+                problems.append(f"generator.batch_size={batch_size} is too large for {n_train} training rows under "
+                                f"privacy (DP-SGD samples batches of about batch_size rows at random and needs batch_size "
+                                f"at most half the rows); lower it to at most {max(n_train // 2, 2)}")
+        elif batch_size is not None and batch_size > n_train:
+            pac = getattr(self.generator, "pac", 1)
+            largest = n_train - n_train % pac
+            fix = (f"lower it to at most {largest}" + (f" (a multiple of pac={pac})" if pac > 1 else "")
+                   if largest >= 2 else f"set generator.pac: 1 and batch_size at most {n_train}")
+            problems.append(f"generator.batch_size={batch_size} is larger than the {n_train} training rows; {fix}")
+        delta = self.privacy.delta if self.privacy is not None else None
+        if delta is not None and delta >= 1 / n_train:
+            from synth.privacy.accounting import default_delta
+
+            problems.append(f"privacy.delta={delta:g} is not below 1/n = 1/{n_train} for the {n_train} training rows: "
+                            f"such a δ allows publishing a row outright; use at most {default_delta(n_train):g} "
+                            "or leave delta out")
+        return problems
+
+
+def _occurs(value: Any, seen: Any) -> bool:
+    """Whether a condition's value is among `seen` (a string '1' also matches the integer 1, as sampling does)."""
+    return any(v == value for v in seen) or str(value) in {str(v) for v in seen}
+
+
+def _pooled_away(training: Any, value: Any, keep: int) -> bool:
+    """Whether the generators' cap on categories (`synth.transformer._pool_rare`) pools `value` into the rare slot:
+    categories ranked by count, then by value as text; missing counts as one and always keeps its own slot."""
+    counts = training.value_counts(dropna=False, sort=False)
+    if len(counts) <= keep:
+        return False
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    ranked = [k for k, _ in order]
+    missing = next((i for i, k in enumerate(ranked) if k is None or k != k), None)  # NaN != NaN
+    slots = keep - 1 if missing is not None and missing >= keep else keep
+    position = next(i for i, k in enumerate(ranked) if not (k is None or k != k) and (k == value or str(k) == str(value)))
+    return position >= slots
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split `a.b=value` into (["a", "b"], parsed value)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. --set generator.epochs=2")
+        raise SpecError(f"--set {echo(text)}: expected KEY=VALUE, e.g. --set generator.epochs=2")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
-        raise SpecError(f"--set {text!r}: the value is not valid YAML ({err.problem})") from None
+        raise SpecError(f"--set {echo(text)}: the value is {_yaml_problem(err)}") from None
+    except _SpecTooLarge as err:
+        raise SpecError(f"--set {echo(text)}: the value is refused: {err}") from None
+    except (ValueError, TypeError, OverflowError) as err:
+        raise SpecError(f"--set {echo(text)}: the value is not valid YAML: {cut(err, 200)}") from None
     return key.strip().split("."), value
 
 
@@ -624,28 +907,32 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(path[: i + 1])
-                raise SpecError(f"--set {text!r}: {where} is {child!r}, not a mapping, so it has no keys")
+                raise SpecError(f"--set {echo(text)}: {cut(where)} is {echo(child)}, not a mapping, so it has no keys")
             node = child
         node[path[-1]] = value
     return raw
 
 
 def _describe(errors: list[dict[str, Any]], origin: str) -> str:
-    lines = []
+    """Every validation problem on one line: `origin: key: problem; key: problem`, echoed input cut short."""
+    problems = []
     for err in errors:
         # pydantic puts the union's tag in the path (generator.ctgan.epochs); users wrote generator.epochs
         loc = [p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "generator" and p in GENERATOR_KINDS)]
-        where = ".".join(str(p) for p in loc) or "(top level)"
+        where = cut(".".join(str(p) for p in loc), 2 * ECHO_CHARS) or "(top level)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see README 'Pipeline spec')"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "union_tag_invalid":  # pydantic's message repeats the tag in full
+            msg = f"kind {echo(err['ctx']['tag'])} is not known; choose one of {err['ctx']['expected_tags']}"
         else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and not isinstance(err["input"], dict):
-                msg += f" (got {err['input']!r})"
-        lines.append(f"{origin}: {where}: {msg}")
-    return "\n".join(lines)
+            msg = cut(err["msg"].removeprefix("Value error, "), MAX_PROBLEM_CHARS)
+            if "input" in err and not isinstance(err["input"], dict) and echo(err["input"]) not in msg:
+                msg += f" (got {echo(err['input'])})"
+        problems.append(f"{where}: {msg}")
+    more = f"; … and {len(problems) - MAX_PROBLEMS} more problems" if len(problems) > MAX_PROBLEMS else ""
+    return cut(f"{origin}: " + "; ".join(problems[:MAX_PROBLEMS]) + more, MAX_SPEC_ERROR_CHARS)
 
 
 def spec_from_dict(raw: dict[str, Any], origin: str = "spec") -> PipelineSpec:
@@ -656,16 +943,42 @@ def spec_from_dict(raw: dict[str, Any], origin: str = "spec") -> PipelineSpec:
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> PipelineSpec:
-    """Read a YAML spec, apply `--set` overrides, validate; every problem in one error."""
+    """Read a YAML spec, apply `--set` overrides, validate; every problem in one error (one line)."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: spec file not found (run from the project root, e.g. synth run pipelines/adult_tvae.yaml)")
+        hint = "it is a folder; give the spec file in it" if path.is_dir() else \
+            "run from the project root, e.g. synth run pipelines/adult_tvae.yaml"
+        raise SpecError(f"{path}: spec file not found ({hint})")
     try:
-        raw = yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: the spec is {size:,} bytes, more than the {MAX_SPEC_BYTES:,} a spec may have; "
+                            "is this the right file?")
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the spec ({err.strerror}); check the path and its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not a text file (byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8); "
+                        "a spec is a YAML text file such as pipelines/adult_tvae.yaml") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: not a text file (it contains NUL bytes); a spec is a YAML text file such as "
+                        "pipelines/adult_tvae.yaml")
+    try:
+        raw = parse_yaml(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        raise SpecError(f"{path}: {_yaml_problem(err)}") from None
+    except _SpecTooLarge as err:
+        raise SpecError(f"{path}: the YAML is refused: {err}") from None
+    except (ValueError, TypeError, OverflowError) as err:  # a constructor's complaint, e.g. a date 2020-13-45
+        raise SpecError(f"{path}: not valid YAML: a value cannot be read ({cut(err, 200)}); quote it to keep it as text") from None
+    if raw is None:
+        raise SpecError(f"{path}: the spec is empty; write at least name, source and generator (see pipelines/*.yaml)")
     if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping of keys (name, source, generator, ...), got {type(raw).__name__}")
+        raise SpecError(f"{path}: expected a mapping of keys (name, source, generator, ...), got a YAML "
+                        f"{_YAML_KINDS.get(type(raw).__name__, type(raw).__name__)}")
     return spec_from_dict(apply_overrides(raw, overrides or []), origin=str(path))
+
+
+_YAML_KINDS = {"list": "list", "str": "string", "int": "number", "float": "number", "bool": "boolean"}

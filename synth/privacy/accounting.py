@@ -31,6 +31,10 @@ MAX_NOISE_MULTIPLIER = 1e5
 Entry = tuple[float, float, int]  # (noise multiplier σ, sampling rate q, steps)
 
 
+class BudgetTooSmall(GeneratorInputError):
+    """No noise multiplier up to `MAX_NOISE_MULTIPLIER` fits the mechanisms into the ε they were given."""
+
+
 def default_delta(n_rows: int) -> float:
     """The largest power of ten strictly below 1/n (26,049 rows → 1e-5).
 
@@ -120,7 +124,7 @@ def _bisect(total, target: float, tolerance: float, steps: int, sample_rate: flo
         while total(high) > target:
             low, high = high, high * 2
             if high > MAX_NOISE_MULTIPLIER:
-                raise GeneratorInputError(
+                raise BudgetTooSmall(
                     f"privacy.epsilon={target:g} is too small for {steps} Gaussian steps at sampling rate "
                     f"{sample_rate:.3g}: the noise would drown the signal; raise epsilon, or lower epochs"
                 )

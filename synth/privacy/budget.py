@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from synth.errors import GeneratorInputError
-from synth.privacy.accounting import ACCOUNTANTS, calibrate_noise, default_delta, epsilon, selection_threshold
+from synth.privacy.accounting import ACCOUNTANTS, BudgetTooSmall, calibrate_noise, default_delta, epsilon, selection_threshold
 from synth.privacy.ledger import COVERS, NOT_COVERED, package_versions
 from synth.privacy.transformer import DPDataTransformer
 
@@ -81,10 +81,18 @@ class PrivacyBudget:
         self.selection_delta_ = SELECTION_DELTA_SHARE * self.delta_ if plan.discovered else 0.0
         self.accountant_delta_ = self.delta_ - self.selection_delta_
         self.plan_ = plan
-        self.preprocessing_sigma_ = calibrate_noise(
-            self.preprocessing_share * self.epsilon, self.accountant_delta_, sample_rate=1.0, steps=plan.queries,
-            accountant=self.accountant,
-        )
+        try:
+            self.preprocessing_sigma_ = calibrate_noise(
+                self.preprocessing_share * self.epsilon, self.accountant_delta_, sample_rate=1.0, steps=plan.queries,
+                accountant=self.accountant,
+            )
+        except BudgetTooSmall:  # name the ε the user gave, not the share calibrate_noise was handed
+            raise GeneratorInputError(
+                f"privacy.epsilon={self.epsilon:g} is too small: its preprocessing share (preprocessing_share="
+                f"{self.preprocessing_share:g}, ε={self.preprocessing_share * self.epsilon:.3g}) cannot pay for the "
+                f"{plan.queries} noisy counts of the preprocessing (the noise would drown them); raise privacy.epsilon "
+                "or privacy.preprocessing_share, or declare bounds and categories (they cost no ε)"
+            ) from None
         threshold = None
         if plan.discovered:
             threshold = selection_threshold(self.preprocessing_sigma_, self.selection_delta_ / len(plan.discovered))

@@ -103,3 +103,90 @@ def test_fingerprint_is_sha256(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert fingerprint(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# -- values no generator can use (issue 13, item 9) -------------------------------------------------
+
+@pytest.mark.parametrize("value, what", [
+    ([1, 2], "a list in one cell"), ({"k": 1}, "a dict in one cell"), (b"\x00", "raw bytes"),
+    (float("inf"), "an infinite number"), (10**400, "a number beyond"), (complex(1, 2), "complex numbers"),
+], ids=["list", "dict", "bytes", "inf", "huge-int", "complex"])
+def test_object_column_with_unusable_values(value, what):
+    from synth.data import check_values
+
+    column = pd.Series(["a", "b", "c"], dtype=object)
+    column[1] = value
+    with pytest.raises(DataError, match=rf"t: column 'x' holds {what}.*data row 2"):
+        check_values(pd.DataFrame({"x": column}), "t")
+
+
+def test_bound_is_inclusive_and_missing_values_pass():
+    from synth.data import MAX_ABS_VALUE, check_values
+
+    check_values(pd.DataFrame({"x": [MAX_ABS_VALUE, -MAX_ABS_VALUE, np.nan], "t": ["1e150", None, "7"]}), "t")
+    with pytest.raises(DataError, match="column 'x' holds a number beyond"):
+        check_values(pd.DataFrame({"x": [0.0, MAX_ABS_VALUE * 1.01]}), "t")
+    # a text column that is not all numbers is text: 'inf' is just a word there
+    check_values(pd.DataFrame({"t": ["inf", "infinity war", "1e999 reasons"]}), "t")
+
+
+def test_squares_of_the_largest_allowed_value_sum_without_overflow():
+    """The documented reason for MAX_ABS_VALUE: 1e8 squares of it still sum to a finite float64."""
+    from synth.data import MAX_ABS_VALUE
+
+    assert np.isfinite(np.float64(MAX_ABS_VALUE) ** 2 * 1e8)
+
+
+def test_categorical_parquet_column_is_judged_by_its_categories(tmp_path):
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"c": pd.Categorical([1.0, float("inf"), 1.0])}).to_parquet(path)
+    with pytest.raises(DataError, match="column 'c' holds an infinite number"):
+        load_table(SourceSpec(path=path))
+
+
+# -- CSV structure (issue 13, item 12) ---------------------------------------------------------------
+
+def test_trailing_separator_on_every_line_is_accepted(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,x,\n2,y,\n")
+    table = load_table(SourceSpec(path=path))
+    assert list(table.columns) == ["a", "b"] and len(table) == 2
+
+
+def test_skip_rows_blank_lines_bom_and_gzip(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress("\ufeffa title line, with, commas\nx,y\n\n1, p\n   \n2, q\n".encode("utf-8")))
+    table = load_table(SourceSpec(path=path, skip_rows=1))
+    assert list(table.columns) == ["x", "y"] and table["y"].tolist() == ["p", "q"]
+
+
+def test_quoted_fields_with_separators_and_newlines_count_as_one(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('a,b\n"1,5","line\nbreak"\n2,x\n3,y,z\n')
+    with pytest.raises(DataError, match="line 5 has 3 fields but the header has 2"):
+        load_table(SourceSpec(path=path))
+
+
+def test_header_source_columns_select_by_name_or_rename_in_order(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    assert load_table(SourceSpec(path=path, columns=["c", "a"])).to_dict("list") == {"c": [3], "a": [1]}
+    assert list(load_table(SourceSpec(path=path, columns=["x", "y", "z"])).columns) == ["x", "y", "z"]
+    with pytest.raises(DataError, match="source.columns lists 2 names but the file has 3 columns"):
+        load_table(SourceSpec(path=path, columns=["x", "a"]))
+
+
+def test_mixed_types_in_a_long_csv_column_stay_one_type(tmp_path):
+    """pandas' chunked type inference could leave both the number 1 and the text "x" in one column."""
+    path = tmp_path / "t.csv"
+    path.write_text("a\n" + "1\n" * 300_000 + "x\n")
+    column = load_table(SourceSpec(path=path))["a"]
+    assert {type(v) for v in column} == {str}
+
+
+def test_split_positions_match_split_holdout(adult):
+    from synth.data import split_positions
+
+    train, holdout = split_holdout(adult, 0.2, seed=5)
+    train_rows, holdout_rows = split_positions(len(adult), 0.2, seed=5)
+    assert train.index.equals(adult.index[train_rows]) and holdout.index.equals(adult.index[holdout_rows])

@@ -88,3 +88,49 @@ def test_generator_spec_mirrors_the_generator_signature(spec_class):
         assert name in params, f"spec field {name} is not a {kind} argument"
         default = params[name].default
         assert (tuple(default) == field.default) if isinstance(default, tuple) else (default == field.default), name
+
+
+# -- bounded YAML and bounded echo (issue 13, item 11) ----------------------------------------------
+
+def test_a_few_aliases_are_still_fine(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(SPEC.read_text() + "\nconditions:\n  - {values: &rich {income: '>50K'}, rows: 10}\n"
+                    "  - {values: *rich, rows: 5}\n")
+    spec = load_spec(good, ["schedule={cron: &c '0 2 * * *', timezone: UTC}"])
+    assert [c.values for c in spec.conditions] == [{"income": ">50K"}] * 2 and spec.schedule.cron == "0 2 * * *"
+
+
+def test_expanded_size_counts_every_use_of_an_alias():
+    from synth.spec import MAX_SPEC_NODES, parse_yaml
+
+    width = 10
+    levels = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, 5)]  # 10^5 leaves
+    assert 10**5 > MAX_SPEC_NODES / 2
+    with pytest.raises(ValueError, match="expands to more than"):
+        parse_yaml("\n".join(levels))
+    assert parse_yaml("\n".join(levels[:3]))["a2"][9][9] == ["x"] * width  # 10^3 leaves: fine
+
+
+def test_echo_cuts_long_and_nested_values():
+    from synth.spec import ECHO_CHARS, echo
+
+    assert len(echo("x" * 10_000)) <= ECHO_CHARS
+    huge = [[list(range(1000))] * 1000] * 1000  # a billion elements; never rendered in full
+    assert len(echo(huge)) <= ECHO_CHARS
+
+
+def test_many_problems_make_one_bounded_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource: {path: a.csv}\ngenerator: {kind: ctgan}\n" + "".join(f"k{i}: 1\n" for i in range(50)))
+    with pytest.raises(SpecError) as err:
+        load_spec(bad)
+    message = str(err.value)
+    assert "\n" not in message and "k0: unknown key" in message and "and 40 more problems" in message
+
+
+def test_duplicate_source_columns_and_long_sep_are_spec_errors():
+    with pytest.raises(SpecError, match=r"columns lists \['a'\] more than once"):
+        load_spec(SPEC, ["source.columns=[a, b, a]"])
+    with pytest.raises(SpecError, match="sep ', ' must be exactly one character"):
+        load_spec(SPEC, ["source.sep=', '"])
