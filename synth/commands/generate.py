@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from synth.commands import EXIT_OK
@@ -20,6 +21,8 @@ def register(commands) -> None:
     generate.add_argument("--out", type=Path, required=True,
                           help="output file: .parquet or .csv (image models: a new folder, or a .npz file)")
     generate.add_argument("--seed", type=int, default=None, help="seed for a reproducible batch")
+    generate.add_argument("--force", action="store_true",
+                          help="replace an existing --out file (or a folder an earlier synth generate wrote)")
     generate.add_argument(
         "--condition", action="append", default=[], metavar="COLUMN=VALUE",
         help='fix a categorical column exactly, e.g. --condition income=">50K"; repeat for several columns',
@@ -42,42 +45,72 @@ def parse_conditions(texts: list[str], flag: str = "--condition") -> dict[str, s
     return conditions
 
 
+def check_out(out: Path, force: bool, *, folder: bool = False) -> None:
+    """Refuse an --out that cannot or must not be written, before any model is loaded.
+
+    A file target must not be a directory, and must not exist unless
+    `--force`; a folder target (image models) must not be a file. Its folder
+    must exist and be writable (the output is staged next to it).
+    """
+    from synth.errors import SynthError
+
+    parent = out.parent
+    if not parent.is_dir():
+        raise SynthError(f"--out {out}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SynthError(f"--out {out}: folder {parent} is not writable; choose another place")
+    if folder:
+        if out.exists() and not out.is_dir():
+            raise SynthError(f"--out {out}: exists and is not a folder; choose a new folder name")
+        return
+    if out.is_dir():
+        raise SynthError(f"--out {out}: is a directory; give a file name inside it, e.g. {out / 'rows.parquet'}")
+    if os.path.lexists(out) and not force:
+        raise SynthError(f"--out {out}: already exists; pass --force to replace it, or choose another name")
+
+
+def write_error(out: Path, err: OSError):
+    """An OS error while writing --out (disk full, permissions) as one line; the temporary file is already gone."""
+    from synth.errors import SynthError
+
+    reason = err.strerror or " ".join(str(err).split())[:200]  # pyarrow's errors carry only a message
+    return SynthError(f"--out {out}: could not be written ({reason}); nothing was written")
+
+
 def execute(args: argparse.Namespace) -> int:
     from synth.errors import SynthError
 
     if args.rows < 1:
         raise SynthError(f"--rows must be a positive number, got {args.rows}")
-    from synth.images import is_image_model
+    from synth.images import IMAGE_KINDS
+    from synth.models.io import read_config
 
-    if is_image_model(args.model):  # images: --out FOLDER or .npz, --condition label=3
+    # the folder is untrusted: its config is checked against its kind's schema before anything else
+    if read_config(args.model)["kind"] in IMAGE_KINDS:  # images: --out FOLDER or .npz, --condition label=3
         from synth.images.generate import generate_images
 
         return generate_images(args)
     suffix = args.out.suffix.lower()
     if suffix not in {".parquet", ".csv"}:
         raise SynthError(f"--out {args.out}: use a .parquet or .csv file name")
-    if not args.out.parent.exists():
-        raise SynthError(f"--out {args.out}: folder {args.out.parent} does not exist")
+    check_out(args.out, args.force)
     conditions = parse_conditions(args.condition)
 
     from synth.models import load_generator
+    from synth.sampling import sample_to_csv, sample_to_parquet
     from synth.settings import get_settings, resolve_device
 
     model = load_generator(args.model, device=resolve_device(get_settings().device))
-    if suffix == ".parquet":  # streamed in chunks: memory stays bounded for any --rows
-        from synth.sampling import sample_to_parquet
-
-        seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
-        sample_to_parquet(model, args.out, args.rows, seed=seed, conditions=conditions or None)
-        print(f"wrote {args.rows} rows to {args.out}")
-        return EXIT_OK
-    table = model.sample(args.rows, conditions=conditions or None, seed=args.seed)
-    # write next to the target and rename, so a failed write leaves nothing behind
-    tmp = args.out.with_name(f".{args.out.name}.partial")
+    # both stream in chunks from one seeded stream (memory bounded for any --rows) into a temporary file of
+    # their own, renamed into place when complete: a failure or a concurrent writer never leaves a broken file
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     try:
-        table.to_csv(tmp, index=False)
-        tmp.replace(args.out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    print(f"wrote {len(table)} rows to {args.out}")
+        if suffix == ".parquet":  # a progress bar only for a person watching
+            sample_to_parquet(model, args.out, args.rows, seed=seed, conditions=conditions or None,
+                              overwrite=args.force, progress=sys.stderr.isatty())
+        else:
+            sample_to_csv(model, args.out, args.rows, seed=seed, conditions=conditions or None, overwrite=args.force)
+    except OSError as err:
+        raise write_error(args.out, err) from None
+    print(f"wrote {args.rows} rows to {args.out}")
     return EXIT_OK

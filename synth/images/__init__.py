@@ -180,9 +180,10 @@ def is_image_model(folder: str | Path) -> bool:
     if not path.is_file():
         return False
     try:
-        return json.loads(path.read_text()).get("kind") in IMAGE_KINDS
-    except json.JSONDecodeError:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):  # unreadable or not JSON: synth.models.io.read_config says which
         return False
+    return isinstance(config, dict) and config.get("kind") in IMAGE_KINDS
 
 
 __all__ = ["IMAGE_KINDS", "LABEL", "ClassConditionalSampling", "ImageSet", "is_image_model", "label_index", "plan_labels", "proportional_counts", "to_uint8"]

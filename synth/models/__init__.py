@@ -44,8 +44,24 @@ def build_generator(kind: str, hyperparameters: dict[str, Any], *, device: str, 
 
 
 def load_generator(folder: str | Path, device: str = "cpu"):
-    """Load any saved generator; its kind is read from `config.json`."""
-    from synth.models.io import read_config
+    """Load any saved generator; its kind is read from `config.json`.
+
+    The folder is untrusted input: `read_config` checks the config against
+    its kind's schema before anything is built, and the weights' shapes are
+    checked against it on load. A config that passes the schema but still
+    cannot build its networks (sizes that do not fit together) is the same
+    damaged folder, reported as one `ModelError`, not a traceback.
+    """
+    from synth.errors import ModelError
+    from synth.models.io import CONFIG_NAME, DAMAGED, read_config
 
     config = read_config(Path(folder))
-    return generator_class(config.get("kind", "?")).load(folder, device=device)
+    try:
+        return generator_class(config["kind"]).load(folder, device=device)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RuntimeError, MemoryError) as err:
+        if type(err).__name__ == "OutOfMemoryError":  # a GPU's (a RuntimeError): the machine, not the folder
+            raise
+        # MemoryError / "can't allocate memory": layer sizes no saved model has; the weights would not match them
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{Path(folder) / CONFIG_NAME}: the model cannot be rebuilt from it "
+                         f"({type(err).__name__}: {reason}); {DAMAGED}") from None

@@ -3,20 +3,48 @@
 Shared by every generator because it is the same logic for all of them: the
 config names the kind and holds the hyperparameters and learned statistics
 (plain JSON), the weights are tensors in safetensors files.
+
+A model folder is untrusted input (it may come from someone else's catalog),
+so loading checks before it builds anything:
+
+- `config.json` is a regular file inside the folder (a symlink may not lead
+  out of it), at most `MAX_CONFIG_BYTES`, and a JSON object;
+- its `kind` is a known generator, and the whole config matches that kind's
+  schema (`CONFIG_SCHEMAS`): exactly the keys that kind's `save` writes,
+  each of the right type; the hyperparameters are the generator class's own
+  keyword arguments (read from its signature), nothing else;
+- the config names no file: weights files have fixed names, chosen by the
+  generator class, and `model_file` checks each is a regular file inside
+  the folder. DDPM's UNet config is stored inline and holds only the keys
+  `synth.models.ddpm.unet_config` writes, so diffusers never reads a path
+  or asks a hub.
+
+Anything wrong is a `ModelError` naming the file and saying the folder is
+damaged (re-publish or re-train), as one line.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import reprlib
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from synth.errors import ModelError
 
 CONFIG_NAME = "config.json"
 FORMAT_VERSION = 1
+#: A config larger than this is not one synth wrote (the largest real ones, wide tables with pooled
+#: high-cardinality columns, are a few MB); refusing it keeps a hostile folder from filling memory.
+MAX_CONFIG_BYTES = 64 * 2**20
+#: What every damaged-folder message ends with: how to get a good folder back.
+DAMAGED = "the model folder is damaged or was edited; re-publish the version or re-train the model"
 
 
 def write_config(folder: Path, kind: str, **fields: Any) -> None:
@@ -25,20 +53,61 @@ def write_config(folder: Path, kind: str, **fields: Any) -> None:
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2))
 
 
-def read_config(folder: Path, kind: str | None = None) -> dict[str, Any]:
-    """The folder's config; with `kind`, also check the folder holds that kind of model."""
+def model_file(folder: Path, name: str) -> Path:
+    """`folder / name`, checked to be a regular file that stays inside `folder` (a symlink may not lead out).
+
+    `name` is always one of the generator classes' fixed file names, never
+    read from the config; the check is about what is on disk.
+    """
     folder = Path(folder)
-    path = folder / CONFIG_NAME
+    path = folder / name
+    if not path.exists() and not path.is_symlink():
+        raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete; re-publish the version or re-train the model")
+    try:
+        inside = path.resolve(strict=True).parent == folder.resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling or looping symlink
+        inside = False
+    if not inside:
+        raise ModelError(f"{path}: a link to a file outside the model folder; a model folder may only hold its own files; {DAMAGED}")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a regular file; {DAMAGED}")
+    return path
+
+
+def read_config(folder: Path, kind: str | None = None) -> dict[str, Any]:
+    """The folder's config, checked against its kind's schema; with `kind`, also check the folder holds that kind.
+
+    Returns the config as parsed (plain JSON data), only once it has passed.
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"{folder}: model folder not found; pass the model/ folder of a published version")
-    if not path.is_file():
+    path = folder / CONFIG_NAME
+    if not path.exists() and not path.is_symlink():
         raise ModelError(f"{folder}: no {CONFIG_NAME}; this is not a model saved by synth")
+    model_file(folder, CONFIG_NAME)
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{path}: {path.stat().st_size:,} bytes, more than a model config can be "
+                         f"({MAX_CONFIG_BYTES:,}); {DAMAGED}")
     try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{path}: not valid JSON ({err})") from None
-    if kind is not None and config.get("kind") != kind:
-        raise ModelError(f"{folder}: holds a {config.get('kind')!r} model, not {kind!r}")
+        text = path.read_text(encoding="utf-8")
+        config = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ModelError(f"{path}: not valid JSON ({reason}); {DAMAGED}") from None
+    except OSError as err:
+        raise ModelError(f"{path}: cannot be read ({err.strerror or err}); check its permissions") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path}: holds a JSON {type(config).__name__}, not an object with a 'kind'; {DAMAGED}")
+    found = config.get("kind")
+    if not isinstance(found, str) or found not in CONFIG_SCHEMAS:
+        raise ModelError(f"{path}: kind {_short(found)} is not a generator synth knows "
+                         f"(one of {sorted(CONFIG_SCHEMAS)}); {DAMAGED}")
+    if kind is not None and found != kind:
+        raise ModelError(f"{path}: holds a {found!r} model, not {kind!r}; load it with synth.models.load_generator")
+    problems = _schema_problems(found, config)
+    if problems:
+        raise ModelError(f"{path}: does not match a saved {found!r} model ({problems}); {DAMAGED}")
     return config
 
 
@@ -48,14 +117,239 @@ def save_tensors(folder: Path, name: str, tensors: dict[str, torch.Tensor]) -> N
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(folder / name))
 
 
-def load_module(module: torch.nn.Module, folder: Path, name: str) -> torch.nn.Module:
-    """Load safetensors weights into `module` (on the CPU first, so GPU-saved models load anywhere)."""
+def load_tensors(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of `folder / name` (safetensors, on the CPU); a missing, linked-out or unreadable file is a `ModelError`."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    path = model_file(folder, name)
     try:
-        module.load_state_dict(load_file(str(folder / name), device="cpu"))
-    except FileNotFoundError:
-        raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete") from None
-    except RuntimeError as err:
-        raise ModelError(f"{folder}: weights in {name} do not match {CONFIG_NAME} ({str(err).splitlines()[0]})") from None
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, ValueError, EOFError) as err:  # a truncated or corrupt file: header or data do not parse
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{path}: not a readable safetensors file ({reason}); {DAMAGED}") from None
+    except OSError as err:
+        raise ModelError(f"{path}: cannot be read ({err.strerror or err}); check its permissions") from None
+
+
+def load_module(module: torch.nn.Module, folder: Path, name: str) -> torch.nn.Module:
+    """Load safetensors weights into `module` (on the CPU first, so GPU-saved models load anywhere)."""
+    tensors = load_tensors(folder, name)
+    try:
+        module.load_state_dict(tensors)
+    except RuntimeError as err:  # "Error(s) in loading state_dict for X:" and then the first mismatch
+        detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
+        raise ModelError(f"{Path(folder) / name}: weights do not match {CONFIG_NAME} ({detail[:240]}); {DAMAGED}") from None
     return module
+
+
+# -- the schema of each kind's config.json -------------------------------------------------------------------------
+
+
+class _Plain(BaseModel):
+    """Exactly these keys, each of exactly its JSON type (no "3" for 3, no true for 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Header(_Plain):
+    kind: str
+    format_version: Literal[1] = FORMAT_VERSION
+    seed: int = 0
+    #: Checked separately, against the generator class's own keyword arguments (`_hyperparameter_schema`).
+    hyperparameters: dict[str, Any]
+
+
+class _ColumnState(_Plain):
+    """One column of a fitted `DataTransformer` / `DPDataTransformer` (its `state_dict()["columns"]` entries)."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    dtype: str
+    spans: list[tuple[Annotated[int, Field(ge=1)], Literal["tanh", "softmax"]]] = Field(min_length=1)
+    state: dict[str, Any]
+
+
+class _TransformerState(BaseModel):
+    """A transformer's `state_dict()`: its columns are checked; its settings differ between the two transformers."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    columns: list[_ColumnState] = Field(min_length=1)
+
+
+class _TabularConfig(_Header):
+    """CTGAN, TVAE: what `_config()` writes."""
+
+    transformer: _TransformerState
+
+
+class _PrivateTabularConfig(_TabularConfig):
+    """DP-CTGAN, DP-TVAE: the same plus the privacy ledger."""
+
+    privacy: dict[str, Any]
+
+
+class _CopulaConfig(_Header):
+    marginals: list[dict[str, Any]] = Field(min_length=1)
+
+
+class _ImageConfig(_Header):
+    """DCGAN, ConvVAE: the image shape (H, W, C) and the classes they were trained on."""
+
+    image_shape: tuple[Annotated[int, Field(ge=1, le=4096)], Annotated[int, Field(ge=1, le=4096)], Literal[1, 3]]
+    class_names: list[str] = Field(min_length=1)
+    class_counts: list[Annotated[int, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _one_count_per_class(self) -> "_ImageConfig":
+        if len(self.class_counts) != len(self.class_names):
+            raise ValueError(f"{len(self.class_names)} class_names but {len(self.class_counts)} class_counts")
+        return self
+
+
+class _UNetConfig(_Plain):
+    """The keys `synth.models.ddpm.unet_config` writes, and no others: plain values for `UNet2DModel(**config)`.
+
+    Nothing here can name a file or a hub repository (diffusers' `from_config`
+    reads one when handed a string instead of a dict).
+    """
+
+    sample_size: Annotated[int, Field(ge=1, le=4096)]
+    in_channels: Literal[1, 3]
+    out_channels: Literal[1, 3]
+    block_out_channels: list[Annotated[int, Field(ge=1, le=4096)]] = Field(min_length=1, max_length=8)
+    layers_per_block: Annotated[int, Field(ge=1, le=16)]
+    down_block_types: list[Literal["DownBlock2D", "AttnDownBlock2D"]]
+    up_block_types: list[Literal["UpBlock2D", "AttnUpBlock2D"]]
+    norm_num_groups: Annotated[int, Field(ge=1)]
+    attention_head_dim: Annotated[int, Field(ge=1)]
+    add_attention: bool
+    num_class_embeds: Annotated[int, Field(ge=2)]
+
+    @model_validator(mode="after")
+    def _one_block_type_per_level(self) -> "_UNetConfig":
+        levels = len(self.block_out_channels)
+        if len(self.down_block_types) != levels or len(self.up_block_types) != levels:
+            raise ValueError(f"{levels} block_out_channels but {len(self.down_block_types)} down and "
+                             f"{len(self.up_block_types)} up block types")
+        return self
+
+
+class _SchedulerConfig(_Plain):
+    num_train_timesteps: Annotated[int, Field(ge=1)]
+    beta_schedule: Literal["linear", "squaredcos_cap_v2"]
+    prediction_type: Literal["epsilon"]
+    clip_sample: bool
+
+
+class _DDPMConfig(_ImageConfig):
+    unet: _UNetConfig
+    scheduler: _SchedulerConfig
+
+    @model_validator(mode="after")
+    def _unet_fits_the_images(self) -> "_DDPMConfig":
+        height, _, channels = self.image_shape
+        unet = self.unet
+        if (unet.sample_size, unet.in_channels, unet.out_channels) != (height, channels, channels):
+            raise ValueError(f"unet is for {unet.sample_size}px images with {unet.in_channels} channels, "
+                             f"image_shape says {list(self.image_shape)}")
+        if unet.num_class_embeds != len(self.class_names) + 1:
+            raise ValueError(f"unet has {unet.num_class_embeds} class embeddings for {len(self.class_names)} classes "
+                             "(expected one per class plus the null class)")
+        # sampling builds its scheduler from the hyperparameters: they must be the ones the model was trained with
+        for key in ("num_train_timesteps", "beta_schedule"):
+            if self.hyperparameters.get(key) != getattr(self.scheduler, key):
+                raise ValueError(f"hyperparameters.{key} is {_short(self.hyperparameters.get(key))}, "
+                                 f"scheduler.{key} is {_short(getattr(self.scheduler, key))}")
+        return self
+
+
+#: kind → the schema its `save` writes. Every kind in synth.models' registries has one.
+CONFIG_SCHEMAS: dict[str, type[_Header]] = {
+    "ctgan": _TabularConfig,
+    "tvae": _TabularConfig,
+    "dp_ctgan": _PrivateTabularConfig,
+    "dp_tvae": _PrivateTabularConfig,
+    "gaussian_copula": _CopulaConfig,
+    "ddpm": _DDPMConfig,
+    "dcgan": _ImageConfig,
+    "conv_vae": _ImageConfig,
+}
+#: Constructor arguments that are not hyperparameters (they are never stored in the config's hyperparameters).
+_NOT_HYPERPARAMETERS = {"self", "device", "seed", "verbose"}
+
+
+def _hyperparameter_schema(kind: str) -> type[BaseModel]:
+    """A strict schema of the generator class's keyword arguments: its signature's names, annotations and defaults.
+
+    Declared once, next to the model: whatever the class takes is what a
+    config may hold. A key left out takes the class default (models saved
+    before a hyperparameter existed still load); tuples are JSON lists.
+    """
+    from synth.models import generator_class
+
+    cls = generator_class(kind)
+    hints = typing.get_type_hints(cls.__init__)
+    fields = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name in _NOT_HYPERPARAMETERS or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        fields[name] = (_bounded(hints.get(name, Any)), parameter.default)
+    return create_model(f"{cls.__name__}Hyperparameters", __base__=_Plain, **fields)
+
+
+#: Every count of every generator (epochs, sizes, widths, steps, modes) is at least 1 and every rate, weight or
+#: budget is a finite number of at least 0, so these two rules check all of them without a hand-kept list.
+_COUNT = Annotated[int, Field(ge=1)]
+_AMOUNT = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _bounded(annotation: Any) -> Any:
+    """`annotation` with int → a count (≥ 1) and float → an amount (finite, ≥ 0), also inside tuples and `| None`."""
+    if annotation is int:
+        return _COUNT
+    if annotation is float:
+        return _AMOUNT
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple[_bounded(args[0]), ...]
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return _bounded(inner[0]) | None if len(inner) == 1 else annotation
+    return annotation
+
+
+def _schema_problems(kind: str, config: dict[str, Any]) -> str:
+    """'' when `config` matches `kind`'s schema; otherwise up to three problems, each naming its key."""
+    problems: list[str] = []
+    for schema, data, prefix in (
+        (CONFIG_SCHEMAS[kind], config, ""),
+        (_hyperparameter_schema(kind), config.get("hyperparameters"), "hyperparameters."),
+    ):
+        if not isinstance(data, dict):
+            continue  # the first schema has already said what is wrong with it
+        try:
+            # through JSON, where strict mode reads lists as tuples and nothing else as anything
+            schema.model_validate_json(json.dumps(data))
+        except ValidationError as err:
+            problems += [_describe(error, prefix) for error in err.errors(include_url=False)]
+        except (ValueError, RecursionError) as err:  # too deep to serialise again
+            problems.append(f"{prefix or 'config'}: {type(err).__name__}")
+    if len(problems) > 3:
+        problems = [*problems[:3], f"and {len(problems) - 3} more"]
+    return "; ".join(problems)
+
+
+def _describe(error: dict[str, Any], prefix: str) -> str:
+    key = prefix + ".".join(str(part) for part in error["loc"]) if error["loc"] else (prefix.rstrip(".") or "config")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unexpected key"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key}: {error['msg']}, got {_short(error.get('input'))}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for a message, cut to `limit` characters (a hostile config must not make a long line)."""
+    text = reprlib.repr(value).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -176,4 +176,4 @@ def test_generate_command_writes_images(fitted, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "c"), "--condition", "label=9"]) == 2
     assert "not a class of this model" in capsys.readouterr().err
-    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c-*"))  # nothing written half-way
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c*"))  # nothing written half-way
