@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, label_index, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
@@ -114,7 +115,9 @@ class ConvVAE(ClassConditionalSampling):
         return channels, len(self.class_names_), height
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet) -> "ConvVAE":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "ConvVAE":
+        """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
+        or continue from its last save (the same model as an uninterrupted run)."""
         height, width, _ = images.shape
         if height != width or height % 4:
             raise GeneratorInputError(f"conv_vae needs square images whose size is divisible by 4; got {height}×{width}. "
@@ -140,8 +143,13 @@ class ConvVAE(ClassConditionalSampling):
             optimiser = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=self.lr)
 
             self.loss_history_: list[dict[str, float]] = []
-            bar = tqdm(range(self.epochs), desc="ConvVAE", unit="epoch", disable=not self.verbose)
-            for _ in bar:
+            # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0)
+            parts = {"encoder": encoder, "decoder": decoder, "optimiser": optimiser}
+            checkpoint = checkpoint or NO_CHECKPOINT
+            first = checkpoint.start(parts, self.loss_history_, device)
+            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="ConvVAE", unit="epoch",
+                       disable=not self.verbose)
+            for epoch in bar:
                 sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's images
                 for rows in torch.randperm(len(x_all), device=device).split(self.batch_size):
                     x, onehot = x_all[rows], onehot_all[rows]
@@ -160,6 +168,8 @@ class ConvVAE(ClassConditionalSampling):
                 losses = {"loss": reconstruction_mean + self.beta * kl_mean, "reconstruction": reconstruction_mean, "kl": kl_mean}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss=f"{losses['loss']:.2f}", kl=f"{kl_mean:.2f}")
+                # 4. a checkpoint when one is due (every few minutes, and after the last epoch)
+                checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.decoder_ = decoder.eval()
         return self
 

@@ -75,6 +75,7 @@ from synth.models.tabular import (
     check_rows,
     draw_conditioned,
 )
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.training import autocast, check_precision, training
 from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
@@ -333,7 +334,9 @@ class CTGAN:
         return (self.layout_.block_logsumexp(raw)[rows, block] - chosen).sum() / len(raw)
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame) -> "CTGAN":
+    def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "CTGAN":
+        """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
+        or continue from its last save (the same model as an uninterrupted run)."""
         if len(table) < self.batch_size:
             raise GeneratorInputError(
                 f"the training table has {len(table)} rows, fewer than batch_size={self.batch_size}; "
@@ -375,8 +378,14 @@ class CTGAN:
             mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
             steps_per_epoch = max(len(data) // B, 1)
             self.loss_history_: list[dict[str, float]] = []
-            bar = tqdm(range(self.epochs), desc="CTGAN", unit="epoch", disable=not self.verbose)
-            for _ in bar:
+            # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0);
+            # everything above is rebuilt from the seed and the data, so it is not stored
+            parts = {"generator": self.generator_, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
+            checkpoint = checkpoint or NO_CHECKPOINT
+            first = checkpoint.start(parts, self.loss_history_, device)
+            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="CTGAN", unit="epoch",
+                       disable=not self.verbose)
+            for epoch in bar:
                 for _ in range(steps_per_epoch):
                     # 3. discriminator step(s): real rows drawn to match a random cond vector
                     for step in range(self.discriminator_steps):
@@ -416,6 +425,8 @@ class CTGAN:
                 losses = {"generator": loss_g.item(), "discriminator": loss_d.item()}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss_g=f"{losses['generator']:.3f}", loss_d=f"{losses['discriminator']:.3f}")
+                # 5. a checkpoint when one is due (every few minutes, and after the last epoch)
+                checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.generator_.eval()
         return self
 

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
@@ -133,7 +134,9 @@ class DCGAN(ClassConditionalSampling):
         return Generator(self.latent_dim, len(self.class_names_), self.embedding_dim, self.width, channels, height)
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet) -> "DCGAN":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DCGAN":
+        """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
+        or continue from its last save (the same model as an uninterrupted run)."""
         height, width, channels = images.shape
         if height != width or height % 4:
             raise GeneratorInputError(f"dcgan needs square images whose size is divisible by 4; got {height}×{width}. "
@@ -163,8 +166,13 @@ class DCGAN(ClassConditionalSampling):
             opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.discriminator_lr, betas=betas)
 
             self.loss_history_: list[dict[str, float]] = []
-            bar = tqdm(range(self.epochs), desc="DCGAN", unit="epoch", disable=not self.verbose)
-            for _ in bar:
+            # resuming: the last checkpoint's weights, batch-norm statistics, optimiser state, RNG state and losses
+            parts = {"generator": generator, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
+            checkpoint = checkpoint or NO_CHECKPOINT
+            first = checkpoint.start(parts, self.loss_history_, device)
+            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="DCGAN", unit="epoch",
+                       disable=not self.verbose)
+            for epoch in bar:
                 sums, steps = torch.zeros(2, device=device), 0
                 # whole batches only: batch norm statistics of a tiny last batch are noise
                 order = torch.randperm(len(real_all), device=device)
@@ -191,6 +199,8 @@ class DCGAN(ClassConditionalSampling):
                 losses = {"discriminator": loss_d_mean, "generator": loss_g_mean}
                 self.loss_history_.append(losses)
                 bar.set_postfix(d=f"{loss_d_mean:.3f}", g=f"{loss_g_mean:.3f}")
+                # 4. a checkpoint when one is due (every few minutes, and after the last epoch)
+                checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.generator_ = generator.eval()
         return self
 

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from synth.errors import GeneratorInputError
 from synth.images import ClassConditionalSampling, ImageSet, to_uint8
 from synth.models.io import load_module, read_config, save_tensors, write_config
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
@@ -135,7 +136,9 @@ class DDPM(ClassConditionalSampling):
                 "prediction_type": "epsilon", "clip_sample": True}
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet) -> "DDPM":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DDPM":
+        """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state (UNet, EMA copy,
+        optimiser, RNG) as it goes, or continue from its last save (the same model as an uninterrupted run)."""
         height, width, channels = images.shape
         levels = len(self.block_out_channels)
         if height != width or height % 2 ** (levels - 1):
@@ -170,8 +173,13 @@ class DDPM(ClassConditionalSampling):
             ema = copy.deepcopy(unet).requires_grad_(False) if self.ema_decay else None
 
             self.loss_history_: list[dict[str, float]] = []
-            bar = tqdm(range(self.epochs), desc="DDPM", unit="epoch", disable=not self.verbose)
-            for _ in bar:
+            # resuming: the last checkpoint's weights, EMA copy, optimiser state, RNG state and losses (fresh: epoch 0)
+            parts = {"unet": unet, "optimiser": optimiser, **({"ema": ema} if ema is not None else {})}
+            checkpoint = checkpoint or NO_CHECKPOINT
+            first = checkpoint.start(parts, self.loss_history_, device)
+            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="DDPM", unit="epoch",
+                       disable=not self.verbose)
+            for epoch in bar:
                 total, count = torch.zeros((), device=device), 0
                 for rows in torch.randperm(len(x0_all), device=device).split(self.batch_size):
                     x0, y = x0_all[rows], y_all[rows]
@@ -198,6 +206,8 @@ class DDPM(ClassConditionalSampling):
                 losses = {"loss": (total / count).item()}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss=f"{losses['loss']:.4f}")
+                # 6. a checkpoint when one is due (every few minutes, and after the last epoch)
+                checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.unet_ = (ema if ema is not None else unet).eval()
         return self
 
@@ -258,9 +268,10 @@ class DDPM(ClassConditionalSampling):
         folder = Path(folder)
         config = read_config(folder, cls.kind)
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
+        # plain values checked by read_config (synth.models.io): built from keyword arguments, never from a path or hub id
         model.unet_config_ = config["unet"]
         model.image_shape_ = tuple(config["image_shape"])
         model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
-        model.unet_ = load_module(UNet2DModel.from_config(model.unet_config_), folder, WEIGHTS_NAME).to(device).eval()
+        model.unet_ = load_module(UNet2DModel(**model.unet_config_), folder, WEIGHTS_NAME).to(device).eval()
         model.loss_history_, model.transform_seconds_ = [], 0.0
         return model

@@ -127,7 +127,10 @@ class DPCTGAN(CTGAN):
         }
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame) -> "DPCTGAN":
+    def fit(self, table: pd.DataFrame, checkpoint=None) -> "DPCTGAN":
+        if checkpoint is not None:  # see synth.resume: a resumed DP run could not prove its ε
+            raise GeneratorInputError("DP-CTGAN does not checkpoint or resume: the accountant's history and the Poisson-sampling "
+                                      "and noise generators are not saved; train without a checkpoint")
         from tqdm.auto import tqdm
 
         budget = PrivacyBudget(self.epsilon, self.delta, self.max_grad_norm, self.preprocessing_share, self.accountant)

@@ -140,7 +140,10 @@ class DPTVAE(TVAE):
         }
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame) -> "DPTVAE":
+    def fit(self, table: pd.DataFrame, checkpoint=None) -> "DPTVAE":
+        if checkpoint is not None:  # see synth.resume: a resumed DP run could not prove its ε
+            raise GeneratorInputError("DP-TVAE does not checkpoint or resume: the accountant's history and the Poisson-sampling "
+                                      "and noise generators are not saved; train without a checkpoint")
         from opacus.grad_sample import register_grad_sampler
         from tqdm.auto import tqdm
 

@@ -53,7 +53,7 @@ import torch
 from scipy import special
 
 from synth.errors import GeneratorInputError, ModelError
-from synth.models.io import read_config, save_tensors, write_config
+from synth.models.io import DAMAGED, load_tensors, read_config, save_tensors, write_config
 from synth.models.tabular import category_position, check_rows, same_value
 from synth.sampling import fresh_seed
 from synth.transformer import (
@@ -435,23 +435,18 @@ class GaussianCopula:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> "GaussianCopula":
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         config = read_config(folder, cls.kind)
         model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
         model.marginals_ = config["marginals"]
-        try:
-            correlation = load_file(str(folder / WEIGHTS_NAME), device="cpu")["correlation"].numpy()
-        except FileNotFoundError:
-            raise ModelError(f"{folder}: {WEIGHTS_NAME} is missing; the model folder is incomplete") from None
-        except KeyError:
-            raise ModelError(f"{folder}: {WEIGHTS_NAME} holds no 'correlation' tensor; the model folder is damaged") from None
+        tensors = load_tensors(folder, WEIGHTS_NAME)
+        if "correlation" not in tensors:
+            raise ModelError(f"{folder / WEIGHTS_NAME}: holds no 'correlation' tensor; {DAMAGED}")
+        correlation = tensors["correlation"].numpy()
         d = sum(_width(m) for m in model.marginals_)
         if correlation.shape != (d, d):
-            raise ModelError(
-                f"{folder}: the correlation in {WEIGHTS_NAME} is {correlation.shape}, but config.json describes {d} copula columns"
-            )
+            raise ModelError(f"{folder / WEIGHTS_NAME}: the correlation is {correlation.shape}, but config.json "
+                             f"describes {d} copula columns; {DAMAGED}")
         model.correlation_ = correlation
         model.loss_history_, model.transform_seconds_ = [], 0.0
         return model

@@ -42,6 +42,7 @@ from synth.models.tabular import (
     check_rows,
     draw_conditioned,
 )
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.training import autocast, check_precision, training
 from synth.sampling import fresh_seed
 from synth.transformer import DataTransformer
@@ -173,7 +174,9 @@ class TVAE:
         return starts
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame) -> "TVAE":
+    def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "TVAE":
+        """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
+        or continue from its last save (the same model as an uninterrupted run)."""
         if len(table) < self.batch_size:
             raise GeneratorInputError(
                 f"the training table has {len(table)} rows, fewer than batch_size={self.batch_size}; "
@@ -204,8 +207,13 @@ class TVAE:
 
             self.loss_history_: list[dict[str, float]] = []
             mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
-            bar = tqdm(range(self.epochs), desc="TVAE", unit="epoch", disable=not self.verbose)
-            for _ in bar:
+            # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0)
+            parts = {"encoder": encoder, "decoder": self.decoder_, "optimiser": optimiser}
+            checkpoint = checkpoint or NO_CHECKPOINT
+            first = checkpoint.start(parts, self.loss_history_, device)
+            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="TVAE", unit="epoch",
+                       disable=not self.verbose)
+            for epoch in bar:
                 sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's rows
                 # every row once per epoch; the last, smaller batch is kept (as the reference does)
                 for rows in torch.randperm(len(data), device=device).split(self.batch_size):
@@ -234,6 +242,8 @@ class TVAE:
                 losses = {"loss": self.loss_factor * reconstruction_mean + kl_mean, "reconstruction": reconstruction_mean, "kl": kl_mean}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss=f"{losses['loss']:.3f}", kl=f"{kl_mean:.3f}")
+                # a checkpoint when one is due (every few minutes, and after the last epoch)
+                checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
 
             # 6. the latent Gaussian of each category, for exact conditional sampling
             encoder.eval()
