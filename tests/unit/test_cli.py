@@ -72,8 +72,20 @@ def test_generate_from_a_folder_that_is_not_a_model(capsys, tmp_path):
 
 @pytest.mark.parametrize("out,message", [("o.txt", "use a .parquet or .csv"), ("missing/o.csv", "does not exist")])
 def test_generate_bad_output(capsys, tmp_path, out, message):
-    code, err = _run(capsys, "generate", str(tmp_path), "--rows", "5", "--out", str(tmp_path / out))
-    assert code == 2 and message in err
+    from synth.models import build_generator
+    from tests.conftest import mixed_table
+
+    model = build_generator("gaussian_copula", {}, device="cpu", seed=0)
+    model.fit(mixed_table(100))
+    model.save(tmp_path / "model")
+    code, err = _run(capsys, "generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / out))
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / out).exists()
+
+
+def test_generate_names_a_folder_that_is_not_a_model_first(capsys, tmp_path):
+    code, err = _run(capsys, "generate", str(tmp_path), "--rows", "5", "--out", str(tmp_path / "o.txt"))
+    assert code == 2 and "no config.json" in err and len(err.splitlines()) == 1
 
 
 def test_constraint_with_bad_syntax_is_a_spec_error(capsys):
