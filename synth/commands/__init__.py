@@ -12,4 +12,4 @@ from __future__ import annotations
 EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 # order = order in `synth --help`
-COMMANDS = ["run", "generate", "validate", "list", "show", "prune", "serve", "server"]
+COMMANDS = ["init", "run", "generate", "validate", "list", "show", "prune", "serve", "server"]
