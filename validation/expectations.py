@@ -12,9 +12,9 @@ module costs nothing until a suite is actually built or run.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +79,67 @@ def _gx() -> SimpleNamespace:
                 "result": {"observed_value": str(dtype)},
             }
 
+    class ExpectColumnValuesToBeKnown(ColumnAggregateExpectation):
+        """Expect every non-missing value of the column to be one of a large set of known values.
+
+        GX's `expect_column_values_to_be_in_set` keeps the set in its
+        configuration, which GX copies value by value on every access (about
+        1,500 times per suite run: 25 s for 50,000 values, and growing with
+        them). Here the configuration holds only a digest of the set, which
+        lives in `_KNOWN_VALUES` in this process; the check itself is one
+        `isin` over the synthetic column's distinct values.
+        """
+
+        known: str
+        known_count: int
+        sort: str = "none"  # column.value_counts unsorted: sorting mixed types would turn the values into strings
+        metric_dependencies = ("column.value_counts",)
+        success_keys = ("known", "known_count", "sort")
+
+        def _validate(
+            self,
+            metrics: dict,
+            runtime_configuration: dict | None = None,
+            execution_engine: Any = None,
+        ) -> dict:
+            counts = metrics["column.value_counts"]
+            counts = counts[counts > 0]  # a categorical dtype lists its unused categories too
+            unknown = counts[~counts.index.isin(_KNOWN_VALUES[self.known])]
+            total = int(counts.sum())
+            return {
+                "success": unknown.empty,
+                "result": {
+                    "observed_value": f"{len(counts)} distinct values",
+                    "unexpected_count": int(unknown.sum()),
+                    "unexpected_percent": 100 * float(unknown.sum()) / total if total else 0.0,
+                    "partial_unexpected_list": [_native(v) for v in unknown.index[:20]],
+                },
+            }
+
     return SimpleNamespace(
         gx=gx,
         gxe=gxe,
         ProgressBarsConfig=ProgressBarsConfig,
         ExpectColumnDtypeToBeInFamily=ExpectColumnDtypeToBeInFamily,
+        ExpectColumnValuesToBeKnown=ExpectColumnValuesToBeKnown,
     )
+
+
+#: Category sets larger than this are checked by `ExpectColumnValuesToBeKnown` (configuration holds a digest).
+_SET_IN_SUITE = 1_000
+#: digest -> the known values of one column, for `ExpectColumnValuesToBeKnown`; the most recent sets only.
+_KNOWN_VALUES: dict[str, pd.Index] = {}
+_KNOWN_VALUES_KEPT = 64
+
+
+def _register_known(values: list) -> str:
+    """Keep `values` for `ExpectColumnValuesToBeKnown` and return the digest that names them."""
+    digest = hashlib.sha256("\n".join(f"{type(v).__name__}:{v!r}" for v in values).encode()).hexdigest()[:32]
+    _KNOWN_VALUES.pop(digest, None)
+    _KNOWN_VALUES[digest] = pd.Index(values, dtype="object")
+    while len(_KNOWN_VALUES) > _KNOWN_VALUES_KEPT:
+        del _KNOWN_VALUES[next(iter(_KNOWN_VALUES))]
+    return digest
 
 
 def _family(dtype: Any) -> str | None:
@@ -118,7 +173,9 @@ def build_schema_suite(
 
     One table-level column-set expectation, then per column: dtype family,
     numeric range (integer/numeric columns), category set (string/boolean
-    columns) and null fraction within ±`null_tolerance` of the real one.
+    columns; above `_SET_IN_SUITE` values the set is named by a digest, see
+    `ExpectColumnValuesToBeKnown`, so GX's cost does not grow with it) and
+    null fraction within ±`null_tolerance` of the real one.
     Each expectation's `meta` carries the gate's check name and a short
     threshold so results map to `CheckResult`s without re-deriving them.
 
@@ -151,8 +208,13 @@ def build_schema_suite(
                 column=column, min_value=low, max_value=high)
         elif family in ("string", "boolean") and len(values):
             known = sorted((_native(v) for v in values.unique()), key=str)
-            add(gxe.ExpectColumnValuesToBeInSet, f"categories:{column}",
-                f"in {len(known)} known categories", column=column, value_set=known)
+            if len(known) <= _SET_IN_SUITE:
+                add(gxe.ExpectColumnValuesToBeInSet, f"categories:{column}",
+                    f"in {len(known)} known categories", column=column, value_set=known)
+            else:
+                add(lib.ExpectColumnValuesToBeKnown, f"categories:{column}",
+                    f"in {len(known)} known categories", column=column, known=_register_known(known),
+                    known_count=len(known))
         real_null = float(series.isna().mean())
         most_not_null = round(1 - (real_null + null_tolerance), 6)
         if most_not_null > 0:
@@ -213,10 +275,11 @@ def build_metrics_suite(checks: list[CheckResult], name: str) -> tuple[Expectati
 
 class GXSession:
     """One ephemeral GX context for a gate run: suites are validated and their
-    results kept in memory, so Data Docs can be built from them afterwards.
+    results returned as JSON.
 
-    Nothing touches disk until `build_data_docs`, and no GX project on disk is
-    read or changed.
+    Nothing touches disk: no GX project on disk is read or changed, and no
+    Data Docs are built (GX's renderer writes column names into its pages
+    unescaped; see `validation.gate.run_gate`).
     """
 
     def __init__(self) -> None:
@@ -238,48 +301,6 @@ class GXSession:
         order = {e.meta.get("check"): i for i, e in enumerate(suite.expectations) if e.meta}
         checks.sort(key=lambda c: order.get(c.name, len(order)))
         return checks, result.to_json_dict()
-
-    def build_data_docs(self, folder: str | os.PathLike) -> Path:
-        """Render GX Data Docs for every suite validated so far into `folder`; returns index.html.
-
-        The pages are GX's own; they load Bootstrap and Vega from CDNs, so
-        offline they show their content without styling (report.html is the
-        self-contained view). GX copies its whole static folder into every
-        site (4 MB, mostly tutorial GIFs and fonts no page uses); assets no
-        page refers to are removed, since every published version carries one.
-        """
-        folder = Path(folder).resolve()
-        self.context.add_data_docs_site(
-            "gate",
-            {
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-        self.context.build_data_docs(site_names=["gate"])
-        _drop_unused_static_assets(folder)
-        return folder / "index.html"
-
-
-def _drop_unused_static_assets(site: Path) -> None:
-    """Delete files under `site/static` that no page (or stylesheet/script a page uses) names."""
-    static = site / "static"
-    assets = [p for p in static.rglob("*") if p.is_file()] if static.is_dir() else []
-    text = "".join(p.read_text(encoding="utf-8", errors="ignore") for p in site.rglob("*.html"))
-    used: set[Path] = set()
-    while True:  # a used stylesheet can name fonts or images in turn
-        found = [p for p in assets if p not in used and p.name in text]
-        if not found:
-            break
-        used.update(found)
-        text += "".join(p.read_text(encoding="utf-8", errors="ignore") for p in found if p.suffix in (".css", ".js"))
-    for asset in assets:
-        if asset not in used:
-            asset.unlink()
-    for directory in sorted((d for d in static.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
-        if not any(directory.iterdir()):
-            directory.rmdir()
 
 
 def validate_suite(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from validation.checks import CheckResult
+from validation.encoding import MAX_CATEGORIES, frequent_values, is_categorical
 
 
 def sdmetrics_metadata(table: pd.DataFrame) -> dict:
@@ -27,6 +28,35 @@ def _subsample(table: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     return table.sample(max_rows, random_state=seed) if len(table) > max_rows else table
 
 
+def pool_rare_categories(real: pd.DataFrame, synthetic: pd.DataFrame, limit: int = MAX_CATEGORIES):
+    """Copies of both tables where a categorical column with more than `limit` distinct real values keeps its
+    `limit` most frequent values and every other value (in either table) becomes one label.
+
+    sdmetrics' pair trends build a dense contingency table per pair of
+    columns (distinct values × distinct values: 20,000 × 20,000 is 3.2 GB), so
+    unbounded cardinality is unbounded memory. Pooled like the generators pool
+    rare values, a column's shape and pair scores are judged on its frequent
+    values and the share of the rest. Returns the tables and {column: distinct real values} of the pooled ones.
+    """
+    pooled: dict[str, int] = {}
+    real, synthetic = real.copy(deep=False), synthetic.copy(deep=False)
+    for column in real.columns:
+        if pd.api.types.is_bool_dtype(real[column]) or not is_categorical(real[column]):
+            continue
+        kept, distinct = frequent_values(real[column], limit)
+        if distinct <= limit:
+            continue
+        label, n = "(other values)", 0
+        while label in kept:
+            n += 1
+            label = f"(other values {n})"
+        for table in (real, synthetic):
+            values = table[column].astype("object")
+            table[column] = values.where(values.isin(kept) | values.isna(), label)
+        pooled[str(column)] = distinct
+    return real, synthetic, pooled
+
+
 def quality_checks(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -44,7 +74,9 @@ def quality_checks(
     their own, because their mean can hide one of them failing: independently
     shuffled columns keep every shape (0.99 on Adult) and lose the pairs
     (0.76). Both tables are scored on at most `max_rows` random rows each (the
-    card states it), which keeps the gate fast on large tables.
+    card states it), which keeps the gate fast on large tables, and
+    categorical columns with very many values are pooled
+    (`pool_rare_categories`), which keeps its memory bounded.
 
     sdmetrics averages pair trends only over the pairs that hold a
     relationship in the real rows (|Pearson r| > 0.5 between two numbers,
@@ -57,6 +89,7 @@ def quality_checks(
     from sdmetrics.reports import QualityReport
 
     real_s, synth_s = _subsample(real, max_rows, seed), _subsample(synthetic, max_rows, seed + 1)
+    real_s, synth_s, pooled = pool_rare_categories(real_s, synth_s[real_s.columns])
     report = QualityReport()
     report.generate({"table": real_s}, {"table": synth_s[real_s.columns]},
                     {"tables": {"table": sdmetrics_metadata(real_s)}}, verbose=False)
@@ -66,6 +99,9 @@ def quality_checks(
     pair_rows = _pair_trends(report.get_details("Column Pair Trends")) if len(real_s.columns) > 1 else []
     counted = sum(p["counted"] for p in pair_rows)
     scored = f"scored on {len(real_s)} real and {len(synth_s)} synthetic rows"
+    if pooled:
+        scored += (f"; {len(pooled)} column(s) with more than {MAX_CATEGORIES} values scored on their "
+                   f"{MAX_CATEGORIES} most frequent, the rest pooled: {', '.join(pooled)}")
     if pairs is None and not pair_rows:
         pairs_detail = "one column: no pairs to score; report only"
         quality_detail = f"column shapes {_fmt(shapes)} alone (no pair scored); {scored}"
@@ -92,6 +128,7 @@ def quality_checks(
         "score": score, "properties": properties, "column_shapes": per_column, "pair_trends": pair_rows,
         "pair_thresholds": {"correlation": report.real_correlation_threshold, "association": report.real_association_threshold},
         "rows_scored": [len(real_s), len(synth_s)],
+        "pooled_columns": pooled,
     }
 
 

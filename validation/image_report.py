@@ -130,7 +130,7 @@ def _faithfulness_section(faithfulness: dict | None) -> str:
     parts = [f"<svg width={width + 160} height={bar_h * len(per_class) + 24} role=img>"]
     for i, (name, share) in enumerate(per_class.items()):
         y = i * bar_h + 4
-        parts.append(f"<text class=t x=0 y={y + 11}>{_e(name)[:18]}</text>"
+        parts.append(f"<text class=t x=0 y={y + 11}>{_e(str(name)[:18])}</text>"
                      f"<rect x=120 y={y} width={share * width:.1f} height={bar_h - 3} fill='{SYNTH}'/>"
                      f"<text class=t x={124 + share * width:.1f} y={y + 11}>{share:.0%}</text>")
     line = 120 + faithfulness["judge_accuracy"] * width

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -159,7 +158,6 @@ def run_image_gate(
     judge_epochs: int,
     max_images_scored: int,
     seed: int = 0,
-    data_docs: str | Path | None = None,
 ) -> GateReport:
     """Judge `synthetic` images against the real ones; see the module docstring for every figure.
 
@@ -186,8 +184,6 @@ def run_image_gate(
     schema, suite_results = _schema_verdicts(session, train, synthetic, num_classes)
     timings["schema"] = round(time.perf_counter() - t, 2)
     if not all(c.passed for c in schema):
-        if data_docs is not None:
-            details["data_docs"] = str(session.build_data_docs(data_docs))
         details["seconds_per_suite"] = timings
         details["not_measured"] = "the synthetic images failed the schema, so no other figure was computed"
         return GateReport(checks=schema, suite_results=suite_results, details=details, seconds=time.perf_counter() - started)
@@ -306,8 +302,6 @@ def run_image_gate(
     for suite_name, results in {"fidelity": fidelity, "privacy": privacy, "utility": utility}.items():
         verdicts, suite_results[suite_name] = _metric_verdicts(session, suite_name, results)
         checks += verdicts
-    if data_docs is not None:
-        details["data_docs"] = str(session.build_data_docs(data_docs))
     timings["great_expectations"] = round(time.perf_counter() - t, 2)
     details["seconds_per_suite"] = timings
     details["images_scored"] = {"train": len(train), "judge_trained_on": len(judge_rows), "holdout": n_holdout,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
 from validation.checks import CheckResult
+from validation.encoding import BLOCK_ROWS
 
 
 def _row_hashes(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -42,29 +45,43 @@ def exact_copy_check(
     return CheckResult("privacy", "exact_copy_rate", rate <= max_rate, round(rate, 6), max_rate, detail)
 
 
-def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 1, chunk: int = 2048) -> np.ndarray:
+def nearest_distances(
+    queries: np.ndarray, reference: np.ndarray | Iterable[np.ndarray], k: int = 1, chunk: int = 1024,
+    block: int = BLOCK_ROWS,
+) -> np.ndarray:
     """Euclidean distance from each query row to its k nearest reference rows, shape (n, k).
 
-    Exact brute force in chunks with torch (a matrix product per chunk, on
-    the GPU when there is one): on encoded tables of ~100 columns this beats
-    tree indexes, which degrade to brute force in that many dimensions.
+    Exact brute force with torch (a matrix product per piece, on the GPU when
+    there is one): on encoded tables of ~100 columns this beats tree indexes,
+    which degrade to brute force in that many dimensions. `reference` is an
+    array or an iterable of encoded blocks (`RowEncoder.blocks`), so a long
+    reference table is never encoded whole; memory is bounded by one block
+    and one `chunk` × `block` matrix of distances, whatever the table sizes.
+    Fewer than k reference rows: the missing neighbours are at +inf.
     """
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    ref = torch.from_numpy(reference).to(device)
-    ref_t = ref.T.contiguous()  # (dim, n_ref)
-    ref_sq = (ref * ref).sum(1)
-    out = []
-    for start in range(0, len(queries), chunk):
-        q = torch.from_numpy(queries[start : start + chunk]).to(device)
-        # |q - r|^2 = |q|^2 + (|r|^2 - 2 q.r): |q|^2 is the same for a whole row, so the k smallest
-        # are found on the fused matrix product (one pass, no extra full-size temporaries) and |q|^2
-        # is added to those k only
-        partial = torch.addmm(ref_sq, q, ref_t, alpha=-2)  # (chunk, n_ref)
-        nearest = partial.topk(k, dim=1, largest=False).values + (q * q).sum(1, keepdim=True)
-        out.append(nearest.clamp_min(0).sqrt().cpu())
-    return torch.cat(out).numpy()
+    if isinstance(reference, np.ndarray):
+        whole = reference
+        reference = (whole[start : start + block] for start in range(0, len(whole), block))
+    queries_t = torch.from_numpy(queries).to(device)
+    best = torch.full((len(queries), k), float("inf"), device=device)  # k smallest |r|^2 - 2 q.r so far
+    for piece in reference:
+        ref = torch.from_numpy(piece).to(device)
+        ref_t = ref.T.contiguous()  # (dim, block)
+        ref_sq = (ref * ref).sum(1)
+        kk = min(k, len(piece))
+        for start in range(0, len(queries), chunk):
+            q = queries_t[start : start + chunk]
+            # |q - r|^2 = |q|^2 + (|r|^2 - 2 q.r): |q|^2 is the same for a whole row, so the k smallest
+            # are found on the fused matrix product (one pass, no extra full-size temporaries) and |q|^2
+            # is added to the final k only
+            partial = torch.addmm(ref_sq, q, ref_t, alpha=-2)  # (chunk, block)
+            found = torch.cat([best[start : start + chunk], partial.topk(kk, dim=1, largest=False).values], dim=1)
+            best[start : start + chunk] = found.topk(k, dim=1, largest=False).values
+    nearest = best + (queries_t * queries_t).sum(1, keepdim=True)
+    return nearest.clamp_min(0).sqrt().cpu().numpy()
 
 
 def distance_checks(
@@ -86,7 +103,9 @@ def distance_checks(
     equal size: 0.5 means no closer to training than to new people, 1.0
     means every row sits on a training row. (Subsampling the training rows
     to the holdout's size instead would drop most memorised people from the
-    comparison and hide them.) Ties count half.
+    comparison and hide them.) Ties count half. At most `max_rows` synthetic
+    rows are scored, each against every training and holdout row; those are
+    encoded a block at a time, so memory does not grow with the real tables.
 
     Also reported, not gating: the nearest-neighbour distance ratio (NNDR,
     nearest / second-nearest training row; near 0 means a synthetic row sits
@@ -97,18 +116,19 @@ def distance_checks(
     rng = np.random.default_rng(seed)
     synth = synthetic.iloc[rng.choice(len(synthetic), min(max_rows, len(synthetic)), replace=False)]
     encoder = RowEncoder().fit(train)
-    x_train, x_holdout, x_synth = (encoder.transform(t) for t in (train, holdout, synth))
+    x_synth = encoder.transform(synth[train.columns])
     n_train, n_holdout = len(train), len(holdout)
 
-    to_train = nearest_distances(x_synth, x_train, k=2)
-    to_holdout = nearest_distances(x_synth, x_holdout, k=1)[:, 0]
+    # every training and holdout row, streamed a block at a time: exact, in bounded memory
+    to_train = nearest_distances(x_synth, encoder.blocks(train), k=2)
+    to_holdout = nearest_distances(x_synth, encoder.blocks(holdout), k=1)[:, 0]
     d_train = to_train[:, 0]
     raw_share = float(np.mean(d_train < to_holdout) + 0.5 * np.mean(d_train == to_holdout))
     share = raw_share * n_holdout / (raw_share * n_holdout + (1 - raw_share) * n_train)
 
     nndr = d_train / np.maximum(to_train[:, 1], 1e-12)
-    probe = x_holdout[rng.choice(n_holdout, min(n_holdout, 2000), replace=False)]
-    holdout_to_train = nearest_distances(probe, x_train, k=2)
+    probe = encoder.transform(holdout.iloc[rng.choice(n_holdout, min(n_holdout, 2000), replace=False)])
+    holdout_to_train = nearest_distances(probe, encoder.blocks(train), k=2)
     baseline = holdout_to_train[:, 0] / np.maximum(holdout_to_train[:, 1], 1e-12)
     nndr_p5, baseline_p5 = float(np.percentile(nndr, 5)), float(np.percentile(baseline, 5))
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from validation.encoding import MAX_CATEGORIES, frequent_values
 from validation.gate import GateReport
 
 REAL, SYNTH = "#4c72b0", "#dd8452"
@@ -222,7 +223,7 @@ def _bars(real: np.ndarray, synth: np.ndarray, *, labels: tuple[str, str] | None
 
 
 def _codes(series: pd.Series) -> np.ndarray:
-    """Integer codes for Cramér's V: quantile bins for numbers, categories otherwise; missing is a code."""
+    """Integer codes for Cramér's V: quantile bins for numbers, categories otherwise (the rarest pooled); missing is a code."""
     if _is_numeric(series):
         values = _as_float(series)
         ok = ~np.isnan(values)
@@ -231,7 +232,13 @@ def _codes(series: pd.Series) -> np.ndarray:
             edges = np.unique(np.nanquantile(values[ok], np.linspace(0, 1, 11)))
             out[ok] = np.clip(np.searchsorted(edges, values[ok], side="right") - 1, 0, max(len(edges) - 2, 0))
         return out
-    return pd.factorize(series.astype("object").where(series.notna(), "(missing)").astype(str))[0]
+    # the most frequent values each get a code, missing one more, every other value one shared code:
+    # the contingency tables stay (MAX_CATEGORIES + 2)² whatever the cardinality
+    kept, _ = frequent_values(series, MAX_CATEGORIES)
+    codes = pd.Categorical(series.astype("object"), categories=kept).codes.astype(np.int64)
+    codes[(codes < 0) & ~series.isna().to_numpy()] = len(kept) + 1
+    codes[series.isna().to_numpy()] = len(kept)
+    return codes
 
 
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
@@ -270,9 +277,9 @@ def _association_heatmap(real: pd.DataFrame, synth: pd.DataFrame) -> str:
     parts = [f"<svg width={size} height={size} role=img>"]
     for i, name in enumerate(columns):
         y = label + i * cell
-        parts.append(f"<text x={label - 4} y={y + cell * 0.7:.1f} class=t text-anchor=end>{_e(name[:18])}</text>")
+        parts.append(f"<text x={label - 4} y={y + cell * 0.7:.1f} class=t text-anchor=end>{_e(str(name)[:18])}</text>")
         parts.append(
-            f"<text transform='translate({label + i * cell + cell * 0.7:.1f},{label - 4}) rotate(-60)' class=t>{_e(name[:18])}</text>"
+            f"<text transform='translate({label + i * cell + cell * 0.7:.1f},{label - 4}) rotate(-60)' class=t>{_e(str(name)[:18])}</text>"
         )
         for j in range(len(columns)):
             v = float(diff[i, j])

@@ -85,3 +85,77 @@ def test_pooled_values_do_not_depend_on_how_the_output_is_split(kind):
     whole = model.sample(300, seed=2)
     parts = pd.concat([model.sample(120, seed=2), model.sample(180, seed=2, start=120)], ignore_index=True)
     pd.testing.assert_frame_equal(parts, whole)
+
+
+# --- the gate's side: bounded whatever the cardinality (issue 13, item 4) ---------------------------------------
+
+
+def test_the_gate_encoding_is_capped_per_column_and_keeps_small_columns_exact():
+    from validation.encoding import RowEncoder
+
+    table = many_values(2000)
+    encoder = RowEncoder(max_categories=20).fit(table)
+    # city: 20 kept + 1 pooled + 1 missing; id (2,000 distinct): 20 kept + 1 pooled; x: 1
+    assert table["city"].isna().any() and encoder.width == 22 + 21 + 1
+    x = encoder.transform(table)
+    assert x.shape == (2000, encoder.width) and x.dtype == np.float32
+    assert np.allclose((x[:, 1:] > 0).sum(1), 2)  # exactly one slot per categorical column is set
+    # a value never seen lands in the pooled slot of a pooled column, like the rare values
+    unseen = table.head(1).assign(city="atlantis")
+    pooled_slot = 1 + 20
+    assert encoder.transform(unseen)[0, pooled_slot] == np.float32(1 / np.sqrt(2))
+    # a column within the cap is exactly one-hot over its values, as before
+    assert RowEncoder(max_categories=300).fit(table[["city"]].dropna()).width == table["city"].nunique()
+    assert np.concatenate(list(encoder.blocks(table, rows=333))).tobytes() == x.tobytes()
+
+
+def test_nearest_distances_over_blocks_are_the_exact_ones():
+    from validation.privacy import nearest_distances
+
+    rng = np.random.default_rng(0)
+    queries, reference = rng.random((300, 7), dtype=np.float32), rng.random((1000, 7), dtype=np.float32)
+    exact = np.sort(np.sqrt(((queries[:, None, :] - reference[None]) ** 2).sum(-1)), axis=1)[:, :3]
+    blocks = (reference[i : i + 64] for i in range(0, 1000, 64))
+    np.testing.assert_allclose(nearest_distances(queries, blocks, k=3, chunk=50), exact, atol=1e-4)
+    np.testing.assert_allclose(nearest_distances(queries, reference, k=3, block=100), exact, atol=1e-4)
+    assert np.isinf(nearest_distances(queries, reference[:1], k=2)[:, 1]).all()  # fewer rows than k
+
+
+def test_quality_pools_very_wide_columns_and_says_so():
+    from validation.fidelity import pool_rare_categories, quality_checks
+
+    real, synthetic = many_values(1500, seed=0), many_values(1500, seed=1)
+    real_p, synth_p, pooled = pool_rare_categories(real, synthetic, limit=100)
+    assert pooled == {"city": real["city"].nunique(), "id": 1500}
+    assert real_p["id"].nunique() == 101 and synth_p["city"].nunique(dropna=True) <= 101
+    assert real["id"].nunique() == 1500  # the caller's tables are untouched
+    checks, details = quality_checks(real, synthetic, min_quality=0, min_column_shapes=0, min_pair_trends=0, max_rows=1000)
+    assert set(details["pooled_columns"]) == {"city", "id"} and details["pooled_columns"]["id"] == 1000
+    assert "the rest pooled: city, id" in checks[0].detail
+
+
+def test_a_wide_target_is_predicted_as_its_most_frequent_classes():
+    from validation.utility import MAX_CLASSES, utility_check
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"x": rng.normal(size=600), "kind": [f"k{i % 60}" for i in range(600)]})
+    check, details = utility_check(table[:400], table[400:], table[400:], target="kind", min_ratio=0, max_rows=300)
+    assert f"'kind' has 60 values: the {MAX_CLASSES} most frequent are classes, the rest one class" in check.detail
+    assert details["rows"] == {"synthetic": 200, "train": 300, "holdout": 200}  # max_rows bounds every table
+
+
+def test_a_large_category_set_is_checked_without_copying_it_into_gx():
+    from validation.expectations import _SET_IN_SUITE, build_schema_suite, validate_suite
+
+    n = _SET_IN_SUITE * 3
+    real = pd.DataFrame({"key": [f"k{i}" for i in range(n)]})
+    suite = build_schema_suite(real)
+    config = next(e for e in suite.expectations if e.meta["check"] == "categories:key").configuration
+    assert config.kwargs["known_count"] == n and "value_set" not in config.kwargs
+    checks, _ = validate_suite(suite, real.sample(500, random_state=0))
+    assert next(c for c in checks if c.name == "categories:key").passed
+    fake = real.head(500).copy()
+    fake.loc[:2, "key"] = ["new-a", "new-b", "new-c"]
+    failed = next(c for c in validate_suite(suite, fake)[0] if c.name == "categories:key")
+    assert not failed.passed and failed.value == ["new-a", "new-b", "new-c"]
+    assert "key has 3 value(s) (0.60%) never seen in the real data" in failed.detail

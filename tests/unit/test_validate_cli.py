@@ -62,7 +62,7 @@ def test_fresh_rows_pass_and_the_report_is_complete(capsys, files, tmp_path):
     assert "Column shape similarity" in page and "<td>native-country</td>" in page
     assert "Column pair trend similarity" in page and "ContingencySimilarity" in page
     assert "What each check scored" in page and "every one of the 1,500 synthetic rows judged" in page
-    assert (report_dir / "data_docs" / "index.html").is_file()
+    assert not (report_dir / "data_docs").exists()  # GX's pages are not written: they cannot be made safe (issue 13)
     assert {p.name for p in report_dir.glob("*_suite_result.json")} == {
         "schema_suite_result.json", "fidelity_suite_result.json", "privacy_suite_result.json", "utility_suite_result.json"}
 
