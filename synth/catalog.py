@@ -686,7 +686,7 @@ def publish(
     `part-*.parquet` files (moved in as the partitioned dataset `data/`).
     `validation` maps file names (without `.json`) to JSON documents stored
     under `validation/`. `attachments` maps a relative path inside the
-    version folder (e.g. "report.html", "validation/data_docs") to a file or
+    version folder (e.g. "report.html", "validation/extra.json") to a file or
     folder that is copied there before the version becomes visible. Returns
     the published folder. A full, read-only or unwritable root is one
     CatalogError line, with nothing left behind.
@@ -855,8 +855,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"Published {_md(card['published_at'])}. Synthetic rows: **{out['rows']:,}** in {_code(out.get('file', 'data.parquet'))}"
         f"{partitions}. Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
         "",
-        *([f"Evidence: {_link('report.html', card['report'])} (checks and plots, self-contained) · "
-           f"{_link('Great Expectations Data Docs', card['data_docs'])}", ""] if card.get("report") else []),
+        *([f"Evidence: {_link('report.html', card['report'])} (checks and plots, self-contained; each GX suite's "
+           f"result as JSON under {_code('validation/')})", ""] if card.get("report") else []),
         "## Source",
         f"- file: {_code(src['path'])} ({_md(src['format'])}), sha256 {_code(src['sha256'])}",
         f"- {src['rows']:,} rows × {len(src['columns'])} columns; target column: {_md(card.get('target') or 'none')}",

@@ -238,7 +238,7 @@ def test_card_md_escapes_everything_user_controlled():
     card = {
         **CARD, "name": "demo", "version": "v1", "published_at": "2026-01-01T00:00:00+00:00",
         "description": f"Line one {HOSTILE}\n<img src=x onerror=alert(1)> [click](javascript:alert(1)) & more",
-        "target": "<b>t</b>", "report": "javascript:alert(1)", "data_docs": "validation/data_docs/index.html",
+        "target": "<b>t</b>", "report": "javascript:alert(1)",
         "source": {**CARD["source"], "path": "`x`<i>.csv", "columns": [HOSTILE, "b"]},
         "generator": {**CARD["generator"], "hyperparameters": {"epochs": 1, "columns": [HOSTILE, "a|b"]}},
         "gate": {"passed": True, "checks": [

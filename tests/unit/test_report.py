@@ -77,7 +77,7 @@ def test_card_says_which_rows_each_check_scored():
     report = _report()
     card = {
         "name": "toy", "version": "v1", "description": "", "published_at": "now", "output": {"rows": 300},
-        "gate": report.to_dict(), "report": "report.html", "data_docs": "validation/data_docs/index.html",
+        "gate": report.to_dict(), "report": "report.html",
         "source": {"path": "toy.csv", "format": "csv", "sha256": "0" * 64, "rows": 380, "columns": ["age"]},
         "split": {"seed": 0, "train_rows": 300, "holdout_rows": 80},
         "generator": {"kind": "tvae", "device": "cpu", "seed": 0, "hyperparameters": {"epochs": 1}},
