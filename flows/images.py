@@ -13,7 +13,6 @@ work on image datasets too.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.states import Failed  # noqa: E402
 
 from flows.pipeline import _gate_artifact, _record_run, _retry_on_io_only  # noqa: E402
-from synth import catalog  # noqa: E402
+from flows.staging import evidence_folder  # noqa: E402
+from synth import catalog, interrupts  # noqa: E402
 from synth.images import ImageSet  # noqa: E402
 from synth.images.layout import LABELS_NAME, NPZ_NAME, PNG_FOLDER, write_published  # noqa: E402
 from synth.images.sources import LoadedImages, check_image_spec, split_holdout  # noqa: E402
@@ -55,10 +55,18 @@ def hold_out_images(images: ImageSet, fraction: float, seed: int) -> tuple[Image
 
 
 @task(cache_policy=NO_CACHE)
-def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str):
+def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str, resume: bool = False, data_sha256: str = ""):
+    """Train the spec's generator; it checkpoints as it goes, and with `resume` continues from the last checkpoint
+    (`synth.resume`; `data_sha256` is the source's, part of what identifies the run)."""
+    from flows.pipeline import _log_checkpoints
+    from synth.resume import training_checkpoint
+
     get_run_logger().info("Training %s on %s (%s)", spec.generator.kind, device, spec.generator.hyperparameters())
     model = build_generator(spec.generator.kind, spec.generator.hyperparameters(), device=device, seed=spec.seed)
-    return model.fit(train)
+    checkpoint = training_checkpoint(spec, train, data_sha256, device, resume)
+    model.fit(train, checkpoint=checkpoint)
+    _log_checkpoints(checkpoint)
+    return model
 
 
 @task(cache_policy=NO_CACHE)
@@ -83,7 +91,7 @@ def validate_images(train: ImageSet, holdout: ImageSet, test: ImageSet | None, s
     from validation.images import run_image_gate
 
     report = run_image_gate(train, holdout, synthetic, test, class_names=train.class_names, seed=spec.seed,
-                            data_docs=evidence / "data_docs", **spec.validation.model_dump())
+                            **spec.validation.model_dump())
     interpolation = None
     if hasattr(model, "interpolate"):  # the VAE: a row per class between two samples, and a few class morphs
         k = train.num_classes
@@ -115,15 +123,17 @@ def publish_images(spec: PipelineSpec, synthetic: ImageSet, model, report: GateR
         root, spec.name, synthetic=index, model=model, card=card,
         validation={"gate": report.to_dict(), **{f"{k}_suite_result": v for k, v in report.suite_results.items()}},
         attachments={NPZ_NAME: layout / NPZ_NAME, PNG_FOLDER: layout / PNG_FOLDER, LABELS_NAME: layout / LABELS_NAME,
-                     "report.html": evidence / "report.html", "validation/data_docs": evidence / "data_docs"},
+                     "report.html": evidence / "report.html"},
     )
     get_run_logger().info("Published %s", folder)
     return folder
 
 
 @flow(name="synth-image-pipeline", flow_run_name="{spec.name}", log_prints=True)
-def run_image_pipeline(spec: PipelineSpec) -> dict[str, Any]:
-    """Train an image generator on the spec's labelled images and publish synthetic ones if they pass the gate."""
+def run_image_pipeline(spec: PipelineSpec, resume: bool = False) -> dict[str, Any]:
+    """Train an image generator on the spec's labelled images and publish synthetic ones if they pass the gate.
+
+    `resume`: continue the training from the last checkpoint of an interrupted run of this spec (`synth.resume`)."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -137,12 +147,11 @@ def run_image_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     loaded = load_images(spec)
     lap("load")
     train, holdout = hold_out_images(loaded.images, spec.holdout_fraction, spec.seed)
-    model = train_image_generator(train, spec, device)
+    model = train_image_generator(train, spec, device, resume, loaded.info["sha256"])
     lap("train")
     synthetic = sample_images(model, spec.rows or len(train), spec.seed + 1, spec.conditions)
     lap("sample")
-    with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
-        evidence = Path(staging)
+    with evidence_folder(spec.publish.root or get_settings().catalog_root, spec.name) as evidence:  # not /tmp: real-data evidence
         report = validate_images(train, holdout, loaded.test, synthetic, model, spec, evidence)
         lap("validate")
         card = _card(spec, model, train, holdout, synthetic, loaded.info, device, timings, report)
@@ -150,8 +159,10 @@ def run_image_pipeline(spec: PipelineSpec) -> dict[str, Any]:
             _record_run(spec, card, None)
             _gate_artifact(spec, report, None)
             return Failed(message=f"gate failed, nothing published:\n{report.summary()}")
-        folder = publish_images(spec, synthetic, model, report, card, evidence)
-    _record_run(spec, card, folder)
+        with interrupts.deferred():  # Ctrl-C lands before the publish's commit or after it and its log line
+            folder = publish_images(spec, synthetic, model, report, card, evidence)
+            interrupts.committed(f"published {spec.name} {folder.name} to {folder}")
+            _record_run(spec, card, folder)
     _gate_artifact(spec, report, folder)
     return {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
 
@@ -186,7 +197,6 @@ def _card(spec, model, train, holdout, synthetic, source_info, device, timings, 
         "timings": {**timings, "total": round(sum(timings.values()), 2)},
         "gate": report.to_dict(),
         "report": "report.html",
-        "data_docs": "validation/data_docs/index.html",
         "spec": spec.model_dump(mode="json"),
         "packages": {**catalog.package_versions(), **_image_packages()},
     }

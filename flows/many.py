@@ -56,8 +56,13 @@ def share_cores(jobs: int) -> None:
     Left alone, every process starts as many torch (OpenMP) threads as the
     machine has cores, so `jobs` concurrent trainings oversubscribe the CPU
     `jobs` times over, and spinning OpenMP threads slow each other down badly.
-    An OMP_NUM_THREADS set by the user wins.
+    An OMP_NUM_THREADS set by the user wins. It also gives the worker the
+    interrupt handling of `synth run` (Ctrl-C reaches the whole process
+    group, workers included: none may publish after it).
     """
+    from synth import interrupts
+
+    interrupts.install()
     if os.environ.get("OMP_NUM_THREADS"):
         return
     import torch
@@ -70,4 +75,29 @@ def run_concurrently(specs: list[PipelineSpec], jobs: int) -> list[dict[str, Any
     from prefect.task_runners import ProcessPoolTaskRunner
 
     runner = ProcessPoolTaskRunner(max_workers=jobs, initializer=share_cores, initargs=(jobs,))
-    return run_pipelines.with_options(task_runner=runner)(specs)
+    try:
+        return run_pipelines.with_options(task_runner=runner)(specs)
+    except KeyboardInterrupt:  # Ctrl-C / SIGTERM (synth.interrupts): no worker may outlive the run
+        _stop_workers()
+        raise
+
+
+def _stop_workers(grace: float = 10.0) -> None:
+    """Stop the pool's worker processes after an interrupt.
+
+    Ctrl-C reached the workers as well (one process group) and stopped their
+    pipelines; a publish that had passed its commit point finishes within the
+    grace period. A worker still alive after it is blocked (typically on the
+    message queue to this process, which no longer reads it) and would keep
+    this process from exiting, so it is killed: it can no longer commit a
+    publish (synth.interrupts.check).
+    """
+    import multiprocessing
+    import time
+
+    deadline = time.monotonic() + grace
+    for worker in multiprocessing.active_children():
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()

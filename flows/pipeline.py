@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,14 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.states import Failed  # noqa: E402
 
-from synth import catalog  # noqa: E402
+from synth import catalog, interrupts  # noqa: E402
 from synth.data import fingerprint, load_table, split_holdout  # noqa: E402
 from synth.errors import SynthError  # noqa: E402
 from synth.models import build_generator  # noqa: E402
 from synth.settings import get_settings, resolve_device  # noqa: E402
 from synth.spec import PipelineSpec, SourceSpec  # noqa: E402
 from flows.partitions import partition_check  # noqa: E402
+from flows.staging import evidence_folder  # noqa: E402
 from validation.gate import GateReport, run_gate  # noqa: E402
 
 
@@ -59,7 +59,11 @@ def hold_out(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFr
 
 
 @task(cache_policy=NO_CACHE)
-def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
+def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str, resume: bool = False, data_sha256: str = ""):
+    """Train the spec's generator; it checkpoints as it goes, and with `resume` continues from the last checkpoint
+    (`synth.resume`; `data_sha256` is the source file's, part of what identifies the run)."""
+    from synth.resume import training_checkpoint
+
     logger = get_run_logger()
     kind, hyperparameters = spec.generator.kind, spec.generator.hyperparameters()
     if spec.privacy is not None:  # the private version of the generator, within the spec's budget
@@ -68,10 +72,24 @@ def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str):
         kind, hyperparameters = private_hyperparameters(kind, hyperparameters, spec.privacy.model_dump(mode="json"))
     logger.info("Training %s on %s (%s)", kind, device, hyperparameters)
     model = build_generator(kind, hyperparameters, device=device, seed=spec.seed)
-    model.fit(train)
+    checkpoint = training_checkpoint(spec, train, data_sha256, device, resume)  # None: not checkpointed
+    model.fit(train) if checkpoint is None else model.fit(train, checkpoint=checkpoint)
+    _log_checkpoints(checkpoint)
     if spec.privacy is not None:
         logger.info("%s (budget ε = %g)", _privacy_line(model), model.privacy_["target_epsilon"])
     return model
+
+
+def _log_checkpoints(checkpoint) -> None:
+    """Where training resumed from and what its checkpoints cost (shared with flows.images)."""
+    if checkpoint is None:
+        return
+    logger = get_run_logger()
+    if checkpoint.resumed_from is not None:
+        logger.info("Resumed training after epoch %d from the checkpoint in %s", checkpoint.resumed_from, checkpoint.folder)
+    if checkpoint.write_seconds:
+        logger.info("Wrote %d training checkpoint(s) to %s (%.2f s the slowest; `synth run --resume` continues from the "
+                    "last until this run ends)", len(checkpoint.write_seconds), checkpoint.folder, max(checkpoint.write_seconds))
 
 
 @task(cache_policy=NO_CACHE)
@@ -98,7 +116,7 @@ def validate(
     from validation.report import write_report
 
     report = run_gate(
-        train, holdout, synthetic, target=spec.target, seed=spec.seed, data_docs=evidence / "data_docs",
+        train, holdout, synthetic, target=spec.target, seed=spec.seed,
         **spec.validation.model_dump(exclude={"max_epsilon"}),  # the flow judges max_epsilon (see _epsilon_check)
     )
     report.checks.extend(extra_checks or [])
@@ -133,15 +151,17 @@ def publish(
         model=model,
         card=card,
         validation={"gate": report.to_dict(), **{f"{k}_suite_result": v for k, v in report.suite_results.items()}},
-        attachments={"report.html": evidence / "report.html", "validation/data_docs": evidence / "data_docs"},
+        attachments={"report.html": evidence / "report.html"},
     )
     get_run_logger().info("Published %s", folder)
     return folder
 
 
 @flow(name="synth-pipeline", flow_run_name="{spec.name}", log_prints=True)
-def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
-    """Train a generator on the spec's real table and publish a synthetic one if it passes the gate."""
+def run_pipeline(spec: PipelineSpec, resume: bool = False) -> dict[str, Any]:
+    """Train a generator on the spec's real table and publish a synthetic one if it passes the gate.
+
+    `resume`: continue the training from the last checkpoint of an interrupted run of this spec (`synth.resume`)."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -155,13 +175,13 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
     table, source_info = load_source(spec.source)
     lap("load")
     train, holdout = hold_out(table, spec.holdout_fraction, spec.seed)
-    model = train_generator(train, spec, device)
+    model = train_generator(train, spec, device, resume, source_info["sha256"])
     lap("train")
     rows = _output_rows(spec, model, train)
     partitioned = spec.partition_rows is not None and rows > spec.partition_rows
-    # the gate's evidence (Data Docs, report.html) and any partitions are staged here and moved into the version
-    with tempfile.TemporaryDirectory(prefix="synth-evidence-") as staging:
-        evidence = Path(staging)
+    # the gate's evidence (Data Docs, report.html) and any partitions are staged inside the catalog root
+    # (real-data evidence never goes to /tmp) and moved into the version
+    with evidence_folder(spec.publish.root or get_settings().catalog_root, spec.name) as evidence:
         extra_checks, output = [], {"rows": rows, "file": "data.parquet"}
         if getattr(spec.validation, "max_epsilon", None) is not None:
             extra_checks.append(_epsilon_check(model, spec.validation.max_epsilon))
@@ -182,8 +202,11 @@ def run_pipeline(spec: PipelineSpec) -> dict[str, Any]:
             _gate_artifact(spec, report, None)
             spent = f"\n{_privacy_line(model)}" if getattr(model, "privacy_", None) else ""
             return Failed(message=f"gate failed, nothing published:\n{report.summary()}{spent}")
-        folder = publish(spec, evidence / "data" if partitioned else synthetic, model, report, card, evidence)
-    _record_run(spec, card, folder)
+        # Ctrl-C from here on lands before the publish's commit (nothing published) or after it and its log line
+        with interrupts.deferred():
+            folder = publish(spec, evidence / "data" if partitioned else synthetic, model, report, card, evidence)
+            interrupts.committed(f"published {spec.name} {folder.name} to {folder}")
+            _record_run(spec, card, folder)
     _gate_artifact(spec, report, folder)
     outcome = {"folder": str(folder), "version": folder.name, "checks": len(report.checks), "timings": card["timings"]}
     if getattr(model, "privacy_", None):
@@ -199,8 +222,14 @@ def _privacy_line(model) -> str:
 
 
 def _record_run(spec: PipelineSpec, card: dict[str, Any], folder: Path | None) -> None:
-    """Log the gate outcome in the catalog's runs log (`synth list` shows failed runs from it)."""
+    """Log the gate outcome in the catalog's runs log (`synth list` shows failed runs from it).
+
+    The gate has decided, so the run's training part is over: its checkpoints go too (`synth.resume`)."""
     from prefect.runtime import flow_run
+
+    from synth.resume import discard_checkpoints
+
+    discard_checkpoints(spec)
 
     try:
         catalog.record_run(spec.publish.root or get_settings().catalog_root, spec.name, card,
@@ -262,7 +291,6 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
         "timings": {**timings, "total": round(sum(timings.values()), 2)},
         "gate": report.to_dict(),
         "report": "report.html",
-        "data_docs": "validation/data_docs/index.html",
         "spec": spec.model_dump(mode="json"),
         "packages": catalog.package_versions(),
         **({"privacy": model.privacy_} if getattr(model, "privacy_", None) else {}),  # the ledger; ε total at the top

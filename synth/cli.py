@@ -5,7 +5,9 @@ Start-up must stay instant: this module and the command modules in
 pandas, Prefect and Great Expectations are imported inside the command that
 needs them. Exit codes: 0 success, 1 the gate failed, 2 bad input (spec,
 data, paths, model folder), always as one line on stderr; 3 an unexpected
-internal error (a bug: please report it with the flow's log).
+internal error (a bug: please report it with the flow's log), or the local
+Prefect server could not start; 130 interrupted by Ctrl-C (SIGINT), 143 by
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     except SynthError as err:
         print(f"synth {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"synth {args.command}: interrupted; nothing was published", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:  # Ctrl-C, or synth.interrupts.Interrupted (SIGINT/SIGTERM during `synth run`)
+        import signal
+
+        from synth import interrupts
+
+        signum = getattr(error, "signum", signal.SIGINT)
+        done = "; ".join(interrupts.committed()) or "nothing was published"  # what a run committed before it
+        print(f"synth {args.command}: interrupted ({signal.Signals(signum).name}); {done}", file=sys.stderr)
+        return interrupts.EXIT_CODES.get(signum, 130)
 
 
 if __name__ == "__main__":

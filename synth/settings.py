@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,10 +27,24 @@ class Settings(BaseSettings):
     dask_address: str = ""
     #: Workers of that local cluster (one thread each, inside the synth process).
     dask_workers: int = 2
+    #: With no PREFECT_API_URL, runs share one local Prefect server (flows/local_server.py):
+    #: seconds a run waits for it to answer when starting it (a busy machine needs more than Prefect's 20 s),
+    prefect_server_wait: float = Field(120.0, gt=0)
+    #: and seconds it keeps running once no run is using it (then it stops itself).
+    prefect_server_idle: float = Field(120.0, gt=0)
 
 
 def get_settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:  # one line naming the variable, not a traceback
+        from synth.errors import SynthError
+
+        problems = "; ".join(f"SYNTH_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
+                             for e in error.errors())
+        raise SynthError(f"environment: {problems}"[:500]) from None
 
 
 def resolve_device(requested: str = "auto") -> str:

@@ -24,6 +24,13 @@ ADULT_COLUMNS = [
 ]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Whole pipelines (tests/integration) are the `slow` tier: `make test-fast` runs everything else."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """One temporary Prefect server (and database) for the whole session."""

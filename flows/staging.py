@@ -1,0 +1,93 @@
+"""Where a run stages the gate's evidence before publishing: inside the catalog root, never in /tmp.
+
+The evidence (GX Data Docs, report.html, partitions, a model copy for Dask
+workers) is derived from real rows, so it stays on the disk the catalog's
+owner chose: `<root>/.staging/<name>-<pid>-<random>/`, hidden (readers and
+`synth list` skip dot-folders) and removed when the run ends, however it
+ends short of kill -9. A folder whose run was killed is removed by the next
+run that stages under the same root: each folder names its run's host and
+process (`owner`: host, pid and start time), and one whose process on this
+host is gone is stale (another host's, only after a day).
+While the folder exists, Python's temporary files (`tempfile`, used by GX's
+Data Docs site and Dask) go into its `tmp/` as well. Being on the catalog's
+disk also makes moving partitions into the version a rename, not a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from flows.local_server import process_token, token_alive
+from synth.errors import CatalogError
+
+STAGING = ".staging"
+OWNER = "owner"
+
+
+#: A staging folder that cannot be judged by its process (no owner file yet, or written by another host
+#: sharing the catalog's disk) is stale only after this long: no gate and publish take a day.
+UNJUDGED_STALE_AFTER_S = 24 * 3600
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} {process_token()}"
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Remove staging folders under `root` whose run is no longer alive; returns what was removed."""
+    removed = []
+    for folder in sorted((Path(root) / STAGING).glob("*")):
+        try:
+            host, _, token = (folder / OWNER).read_text().partition(" ")
+        except OSError:  # no owner file: created this instant by a live run, or killed before writing it
+            host, token = None, ""
+        if host == socket.gethostname():
+            stale = not token_alive(token)
+        else:
+            try:
+                stale = time.time() - folder.stat().st_mtime > UNJUDGED_STALE_AFTER_S
+            except OSError:  # removed meanwhile
+                continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+@contextmanager
+def evidence_folder(root: Path, name: str) -> Iterator[Path]:
+    """A fresh private staging folder for one run under `root`, removed at the end of the block."""
+    base = Path(root) / STAGING
+    try:
+        for attempt in range(5):  # a run ending now may remove the empty .staging between our mkdir and mkdtemp
+            base.mkdir(parents=True, exist_ok=True)
+            remove_stale(root)
+            try:
+                folder = Path(tempfile.mkdtemp(prefix=f"{name}-{process_token().partition(':')[0]}-", dir=base))
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+    except OSError as error:
+        raise CatalogError(f"publish root {root}: cannot create a staging folder in it ({error.strerror}); "
+                           "make it a writable folder or set publish.root / SYNTH_CATALOG_ROOT to one") from None
+    previous_tmp = tempfile.tempdir
+    try:
+        (folder / OWNER).write_text(_owner())
+        # libraries' temporary files during the gate and publish (GX's docs site, Dask's spill) stay here too
+        (folder / "tmp").mkdir()
+        tempfile.tempdir = str(folder / "tmp")
+        yield folder
+    finally:
+        tempfile.tempdir = previous_tmp
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            base.rmdir()  # only when empty: no other run is staging here
+        except OSError:
+            pass
