@@ -59,9 +59,6 @@ def _execute(args: argparse.Namespace) -> int:
                 spec.check_against(table, origin=f"{path} (data {spec.source.path})")
                 _check_resume(args, spec, table, path)
                 del table
-            from synth.catalog import check_publishable
-
-            check_publishable(spec.publish.root, spec.name)  # a full, read-only or file root fails now, not after training
             specs.append(spec)
         except SynthError as error:
             if len(args.specs) == 1:
@@ -69,6 +66,12 @@ def _execute(args: argparse.Namespace) -> int:
             problems.append(str(error))
     if problems:  # several specs: report every bad one at once, run none
         raise SynthError(f"{len(problems)} of {len(args.specs)} specs are invalid, nothing was run: " + " | ".join(problems))
+    # 2. only once every spec is valid (nothing is created for a bad one): a full, read-only or file
+    #    publish root fails now, not after training
+    from synth.catalog import check_publishable
+
+    for spec in specs:
+        check_publishable(spec.publish.root, spec.name)
     if len(specs) > 1:
         _check_many(args, specs)
         return _with_prefect(_run_many, args, specs)
