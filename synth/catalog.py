@@ -10,7 +10,11 @@ readers ignore and the next publish or `synth prune` of that dataset removes.
 Every dataset name and version that comes from a user is checked against one
 pattern and resolved inside the root before anything is read or deleted, so
 `../x`, `/abs/path` or a dataset folder symlinked elsewhere never reach the
-file system. Published folders and files get the modes a plain `mkdir`/`open`
+file system. Inside a version, card.json, card.md and LATEST are read without
+following links and only when they are regular files of bounded size, and a
+linked or special data file is refused before pandas or numpy opens it.
+Publishers and prune serialise their use of LATEST with an flock on the hidden
+`<name>/.lock`. Published folders and files get the modes a plain `mkdir`/`open`
 would give under the current umask, so a catalog root shared by a team is
 readable by its members.
 """
@@ -18,6 +22,7 @@ readable by its members.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import re
@@ -28,9 +33,10 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timezone
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 import pandas as pd
 
@@ -47,8 +53,11 @@ _WORK_NAME = re.compile(r"\.(?:incoming|pruning|LATEST|probe)-([A-Za-z0-9_]+)-(\
 STALE_AFTER_S = 3600
 #: A version published this long ago with no runs-log line lost it to a crash (not to a publisher still running).
 RECONCILE_AFTER_S = 600
-#: Larger than any card; a bigger card.json is not read.
-_MAX_CARD_BYTES = 16 * 2**20
+#: Larger than any card; a bigger card.json or card.md is not read.
+MAX_CARD_BYTES = 16 * 2**20
+#: `<dataset>/.lock`: held (flock) around every read-compare-write of LATEST and around prune. Hidden, so never
+#: taken for a dataset or a version.
+LOCK_FILE = ".lock"
 #: OS errors that are the environment's (disk full, read-only, permissions), reported as one line, not a bug.
 _ENVIRONMENT_ERRORS = {  # errno: (what happened, how to fix it there)
     errno.ENOSPC: ("no space left on the device", "free some space there"),
@@ -114,9 +123,9 @@ def check_version(version: Any) -> str:
 def dataset_folder(root: str | Path, name: str) -> Path:
     """`<root>/<name>` for a valid `name`, refused if it resolves anywhere but directly inside the root.
 
-    The folder need not exist. A dataset folder that is a symlink to a place
-    outside the root (or into another dataset) is refused, so nothing outside
-    the catalog is ever read, renamed or deleted through it.
+    The folder need not exist. A dataset folder that is a symlink (to a place
+    outside the root, or to another dataset, whose versions a prune would then
+    delete) is refused, so nothing is ever read, renamed or deleted through one.
     """
     check_name(name)
     folder = Path(root) / name
@@ -125,13 +134,16 @@ def dataset_folder(root: str | Path, name: str) -> Path:
         if real.parent != real_root:
             raise _error(f"{folder} resolves to {real}, outside the catalog root {real_root}; refused: a dataset folder "
                          "must be a real folder inside the root (remove the link)")
+        if folder.is_symlink() or real != real_root / name:
+            raise _error(f"{folder} is a symbolic link to {real}; refused: a dataset folder must be a real folder, "
+                         "not a link to another one (remove the link)")
     return folder
 
 
-def _versions(folder: Path) -> list[str]:
-    """Version folders (real folders, never symlinks) in a dataset folder, oldest first."""
+def _versions(folder: Path, dir_fd: int | None = None) -> list[str]:
+    """Version folders (real folders, never symlinks) in a dataset folder (or the open folder `dir_fd`), oldest first."""
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(folder if dir_fd is None else dir_fd))
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as error:
@@ -145,15 +157,12 @@ def versions_of(root: str | Path, name: str) -> list[str]:
     return _versions(dataset_folder(root, name))
 
 
-def _read_latest(folder: Path) -> str | None:
+def _read_latest(folder: Path, dir_fd: int | None = None) -> str | None:
     """The stripped text of `<folder>/LATEST` (at most a few bytes are read), None when there is none."""
     try:
-        with open(folder / LATEST, "rb") as pointer:
-            return pointer.read(64).decode("utf-8", "replace").strip()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return read_regular(folder / LATEST, 64, what="a plain file", dir_fd=dir_fd).decode("utf-8", "replace").strip()
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    except OSError as error:
-        raise _error(f"cannot read {folder / LATEST}: {error.strerror}") from None
 
 
 def latest_version(root: str | Path, name: str) -> str | None:
@@ -162,9 +171,9 @@ def latest_version(root: str | Path, name: str) -> str | None:
     return text if text is not None and _VERSION.fullmatch(text) else None
 
 
-def _latest(folder: Path, published: list[str]) -> str:
+def _latest(folder: Path, published: list[str], dir_fd: int | None = None) -> str:
     """The version LATEST points at (the newest when there is no LATEST); an error when it points nowhere."""
-    text = _read_latest(folder)
+    text = _read_latest(folder, dir_fd=dir_fd)
     if text is None:
         return published[-1]
     if text not in published:
@@ -209,18 +218,78 @@ def datasets(root: str | Path | None = None) -> list[str]:
 
 # --- reading: only complete, gate-passed versions ---------------------------------------------------
 
+def read_regular(path: Path, limit: int, fix: str = "replace it with a plain file", what: str = "a card",
+                 dir_fd: int | None = None) -> bytes:
+    """The bytes of `path`, a regular file of at most `limit` bytes, read without following a symlink.
+
+    A link (to /etc/..., say), a device (/dev/zero never ends), a FIFO or an
+    oversized file is one CatalogError naming the path; FileNotFoundError and
+    NotADirectoryError are left to the caller (a missing file means different
+    things to different readers). With `dir_fd`, `path`'s name is opened in that open folder.
+    """
+    try:
+        handle = os.open(path if dir_fd is None else Path(path).name,
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _error(f"{path} is a symbolic link; refused: it must be a plain file inside the version folder; "
+                         f"{fix}") from None
+        raise _error(f"cannot read {path}: {error.strerror}") from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            raise _error(f"{path} is not a plain file (it is a device, FIFO, socket or folder); refused: {fix}")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(handle, min(left, 2**20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as error:
+        raise _error(f"cannot read {path}: {error.strerror}") from None
+    finally:
+        os.close(handle)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise _error(f"{path} is larger than {limit:,} bytes, far larger than {what}; refused: {fix}")
+    return data
+
+
+def _check_data_files(folder: Path) -> None:
+    """Refuse a version whose data.parquet, data/ (or a part in it) or images.npz is a link or not a regular
+    file/folder, before pandas or numpy opens it: a link could read a file outside the catalog, a device never ends."""
+    fix = f"restore the version, or delete the version folder {folder}"
+    for entry in ("data.parquet", "data", IMAGES_FILE):
+        path = folder / entry
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as error:
+            raise _error(f"cannot read {path}: {error.strerror}") from None
+        wanted = stat.S_ISDIR if entry == "data" else stat.S_ISREG
+        if stat.S_ISLNK(mode) or not wanted(mode):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a plain " + ("folder" if entry == "data" else "file")
+            raise _error(f"{path} is {kind}; refused: {fix}")
+        if entry == "data":
+            for current, folders, files in os.walk(path):  # os.walk lists a linked folder but never enters it
+                for part in folders + files:
+                    part_mode = os.lstat(os.path.join(current, part)).st_mode
+                    if not (stat.S_ISREG(part_mode) or stat.S_ISDIR(part_mode)):
+                        raise _error(f"{os.path.join(current, part)} is a symbolic link or not a plain file; refused: {fix}")
+
+
 def _read_card_file(path: Path) -> dict[str, Any]:
     """A card.json as a dict; one clear CatalogError when it is missing, unreadable, truncated or not a card."""
     folder = path.parent
     try:
-        size = path.stat().st_size
-        if size > _MAX_CARD_BYTES:
-            raise _error(f"{path} is {size:,} bytes, far larger than any card; restore it or delete the version folder {folder}")
-        card = json.loads(path.read_bytes().decode("utf-8"))
+        data = read_regular(path, MAX_CARD_BYTES, f"restore it or delete the version folder {folder}")
+        card = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise _error(f"{folder} has no card.json: not a complete published version") from None
-    except OSError as error:
-        raise _error(f"cannot read {path}: {error.strerror}") from None
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         reason = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
         raise _error(f"{path} is not valid JSON ({reason}): the card was truncated or edited; "
@@ -264,6 +333,7 @@ def load(name: str, version: str | None = None, root: str | Path | None = None) 
     the SYNTH_CATALOG_ROOT setting.
     """
     folder = version_folder(name, version, root)
+    _check_data_files(folder)  # after this, is_file()/is_dir() below cannot be answered through a link
     single, parts = folder / "data.parquet", folder / "data"  # data/: a partitioned dataset
     if single.is_file() or parts.is_dir():
         path = single if single.is_file() else parts
@@ -289,6 +359,7 @@ def load_images(name: str, version: str | None = None, root: str | Path | None =
     Reads `images.npz` of the LATEST (or the given) complete, gate-passed version.
     """
     folder = version_folder(name, version, root)
+    _check_data_files(folder)
     if not (folder / IMAGES_FILE).is_file():
         hint = f"; it is a table, load it with catalog.load({name!r})" if (folder / "data.parquet").is_file() or (folder / "data").is_dir() else ""
         raise _error(f"{name} {folder.name} has no {IMAGES_FILE}, so it is not an image dataset{hint}")
@@ -441,12 +512,16 @@ def summary(root: str | Path | None = None, all_failed: bool = False) -> list[di
             folder = dataset_folder(root, name)
         except CatalogError:
             continue
-        latest = latest_version(root, name)
+        try:
+            latest = latest_version(root, name)
+        except CatalogError:
+            latest = None  # a LATEST that is a link or unreadable: the versions are still listed
         dataset_rows = []
         for version in _versions(folder):
             row = {"dataset": name, "version": version + ("*" if version == latest else "")}
             try:
                 card = _read_card_file(folder / version / "card.json")
+                _check_data_files(folder / version)
                 checks = {c["name"]: c.get("value") for c in card.get("gate", {}).get("checks", [])}
                 row.update({
                     "_at": str(card.get("published_at", "")),
@@ -517,10 +592,11 @@ def _alive(pid: int) -> bool:
 
 
 def _is_stale(entry: os.DirEntry, now: float) -> bool:
-    """A work folder/file left by a process that is gone (same host), or older than STALE_AFTER_S (any host)."""
+    """A work folder/file left by a process that is gone (this host: age never matters, so a long publish keeps its
+    staging), or older than STALE_AFTER_S (another host, or a name that records no creator)."""
     match = _WORK_NAME.fullmatch(entry.name)
-    if match and match.group(1) == _host() and not _alive(int(match.group(2))):
-        return True
+    if match and match.group(1) == _host():  # this host: its creator's liveness decides, whatever its age
+        return not _alive(int(match.group(2)))
     try:
         return now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
     except OSError:
@@ -531,7 +607,7 @@ def clean_stale(folder: str | Path) -> list[str]:
     """Remove `.incoming-*`, `.pruning-*`, `.LATEST-*` and `.probe-*` left in a dataset folder by a killed run.
 
     Only stale ones: their creating process (recorded in the name) is dead on
-    this host, or they are older than STALE_AFTER_S, so a concurrent
+    this host, or (made on another host) they are older than STALE_AFTER_S, so a concurrent
     publisher's staging folder is never touched. Best effort; returns what was removed.
     """
     removed, now = [], time.time()
@@ -612,33 +688,81 @@ def prune(name: str, keep: int, root: str | Path | None = None) -> list[str]:
 
     Each version is first renamed to a hidden name (readers stop seeing it at
     once), then deleted. Stale work folders of killed runs are removed too.
+    Everything after the first check works through one open descriptor of the
+    dataset folder (opened without following a link), so swapping the folder
+    for a symlink meanwhile cannot redirect a rename or a delete.
     """
     if not isinstance(keep, int) or keep < 1:
         raise _error(f"--keep must be at least 1 (the LATEST version is never pruned), got {keep}")
     root = root_folder(root)
     folder = dataset_folder(root, name)
-    published = _versions(folder)
-    if not published:
+    if not _versions(folder):
         raise _error(f"no dataset {name!r} in the catalog at {root}; published: {datasets(root) or 'none'}")
-    latest = _latest(folder, published)
-    doomed = [v for v in published[: max(len(published) - keep, 0)] if v != latest]
     clean_stale(folder)
-    removed: list[str] = []
-    for version in doomed:
-        hidden = folder / f".pruning-{_owner_tag()}-{version}"
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:  # ELOOP/ENOTDIR: the folder was swapped for a link or a file since it was checked
+        raise _error(f"cannot open the dataset folder {folder} ({error.strerror}); refused: it must be a real folder "
+                     "inside the catalog root") from None
+    try:
+        return _prune_in(folder, dir_fd, name, keep, root)
+    finally:
+        os.close(dir_fd)
+
+
+def _prune_in(folder: Path, dir_fd: int, name: str, keep: int, root: Path) -> list[str]:
+    """`prune`'s work, every step relative to `dir_fd` (the open dataset folder); `folder` only names it in messages."""
+    removed: list[tuple[str, str]] = []
+    failure = None
+    fix = f"make the catalog root {root} writable (e.g. remount it read-write) and prune again"
+    # 1. under the dataset lock, so a publisher cannot move LATEST between our read of it and the renames
+    with _dataset_lock(folder, f"cannot prune {name} (nothing was removed)", fix, dir_fd=dir_fd):
+        published = _versions(folder, dir_fd)
+        latest = _latest(folder, published, dir_fd)
+        for version in [v for v in published[: max(len(published) - keep, 0)] if v != latest]:
+            hidden = f".pruning-{_owner_tag()}-{version}"
+            try:
+                os.rename(version, hidden, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except OSError as error:
+                failure = (error, version)
+                break
+            removed.append((version, hidden))  # gone for readers from here on
+    # 2. delete what was renamed (outside the lock: readers and publishers no longer see it)
+    for version, hidden in removed:
         try:
-            os.rename(folder / version, hidden)
+            shutil.rmtree(hidden, dir_fd=dir_fd)
         except OSError as error:
-            done = f"removed so far: {', '.join(removed)}" if removed else "nothing was removed"
-            _raise_clearly(error, f"cannot prune {name}: renaming {folder / version} failed ({done})",
-                           f"make the catalog root {root} writable (e.g. remount it read-write) and prune again")
-        removed.append(version)  # gone for readers from here on
-        try:
-            shutil.rmtree(hidden)
-        except OSError as error:
-            raise _error(f"{name} {version} is no longer in the catalog, but deleting {hidden} failed: "
+            raise _error(f"{name} {version} is no longer in the catalog, but deleting {folder / hidden} failed: "
                          f"{error.strerror}; delete that folder by hand") from None
-    return removed
+    if failure is not None:
+        error, version = failure
+        done = f"removed so far: {', '.join(v for v, _ in removed)}" if removed else "nothing was removed"
+        _raise_clearly(error, f"cannot prune {name}: renaming {folder / version} failed ({done})", fix)
+    return [version for version, _ in removed]
+
+
+@contextmanager
+def _dataset_lock(folder: Path, doing: str, hint: str = _ROOT_HINT, dir_fd: int | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on `<folder>/.lock` (created with the umask's modes, never through a link).
+
+    Serialises the read-compare-write of LATEST between publishers, and prune's
+    read of LATEST and its renames against them; other processes and threads
+    alike (each call opens its own file description). A lock file that cannot
+    be made (read-only or full root) is one CatalogError line. With `dir_fd`, the lock is made in that open folder.
+    """
+    try:
+        handle = os.open(folder / LOCK_FILE if dir_fd is None else LOCK_FILE,
+                         os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _error(f"{folder / LOCK_FILE} is a symbolic link; refused: remove it (it is recreated as a plain "
+                         "file)") from None
+        _raise_clearly(error, f"{doing}: cannot create the lock file {folder / LOCK_FILE}", hint)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing the last descriptor releases the lock
 
 
 def _umask() -> int:
@@ -691,6 +815,8 @@ def publish(
     the published folder. A full, read-only or unwritable root is one
     CatalogError line, with nothing left behind.
     """
+    from synth.errors import CatalogError
+
     root = Path(root)
     dataset_dir = dataset_folder(root, name)
     try:
@@ -745,11 +871,12 @@ def publish(
     # 3. only now point LATEST at it (write-then-rename is atomic on POSIX); a concurrent
     #    publisher that already pointed it at a newer version keeps it
     try:
-        current = _read_latest(dataset_dir)
-        match = _VERSION.fullmatch(current or "")
-        if not match or int(match.group(1)) < number or current not in _versions(dataset_dir):
-            _atomic_write(dataset_dir / LATEST, version + "\n")
-    except OSError as error:  # roll back: a version LATEST never pointed at is not published
+        with _dataset_lock(dataset_dir, f"cannot publish {name}"):  # read, compare and write as one step
+            current = _read_latest(dataset_dir)
+            match = _VERSION.fullmatch(current or "")
+            if not match or int(match.group(1)) < number or current not in _versions(dataset_dir):
+                _atomic_write(dataset_dir / LATEST, version + "\n")
+    except (OSError, CatalogError) as error:  # roll back: a version LATEST never pointed at is not published
         hidden = dataset_dir / f".pruning-{_owner_tag()}-{version}"
         try:
             os.rename(dataset_dir / version, hidden)
@@ -757,6 +884,8 @@ def publish(
             done = "nothing was published"
         except OSError:
             done = f"{version} is in place but LATEST still points at the previous version"
+        if isinstance(error, CatalogError):  # a LATEST or lock that is a link, or a lock file that cannot be made
+            raise _error(f"{error} ({done})") from None
         _raise_clearly(error, f"cannot update {dataset_dir / LATEST} ({done})")
     return dataset_dir / version
 
@@ -790,10 +919,14 @@ _MD_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "
 _LINE_BREAKS = re.compile(r"[\t\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SAFE_LINK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+#: What GitHub/GitLab autolink in plain text (`https://x`, `www.x`, `a@b.c`); an entity in the middle renders the
+#: same characters but is no longer recognised, so the text never becomes a link.
+_AUTOLINK = re.compile(r"://|(?i:www)\.|@")
+_AUTOLINK_BREAK = {"://": "&#58;//", "@": "&#64;"}
 
 
 def _md(value: Any) -> str:
-    """`value` as inline markdown text that renders as exactly that text: no HTML, no link, one line.
+    """`value` as inline markdown text that renders as exactly that text: no HTML, no link (bare URLs included), one line.
 
     Lists and dicts keep their brackets, with each item escaped; control
     characters (which could drive a terminal that prints card.md) become U+FFFD.
@@ -803,7 +936,8 @@ def _md(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_md(k)}: {_md(v)}" for k, v in value.items()) + "}"
     text = _CONTROL.sub("\ufffd", _LINE_BREAKS.sub(" ", str(value)))
-    return "".join(_MD_SPECIAL.get(c, c) for c in text)
+    text = "".join(_MD_SPECIAL.get(c, c) for c in text)
+    return _AUTOLINK.sub(lambda m: _AUTOLINK_BREAK.get(m.group(0), m.group(0)[:3] + "&#46;"), text)
 
 
 def _code(value: Any) -> str:

@@ -31,7 +31,8 @@ def execute(args: argparse.Namespace) -> int:
     rows = catalog.summary(args.root, all_failed=args.all_failed)
     for row in rows:  # one damaged version is reported, and never hides the others
         if row.get("error"):
-            print(f"synth list: warning: {row['dataset']} {row['version'].rstrip('*')} is unreadable: {row['error']}", file=sys.stderr)
+            print(f"synth list: warning: {row['dataset']} {row['version'].rstrip('*')} is unreadable: "
+                  f"{_fmt(row['error'])}", file=sys.stderr)
     if not rows:
         print(f"no published datasets under {catalog.root_folder(args.root)}")
         return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from synth.commands import EXIT_OK
@@ -27,13 +28,17 @@ def execute(args: argparse.Namespace) -> int:
         catalog.check_version(version)
     folder = catalog.version_folder(name, version or None, args.root)
     card_md = folder / "card.md"
-    try:
-        text = card_md.read_bytes().decode("utf-8")
-    except FileNotFoundError:
+    try:  # never through a link, never from a device, never more than a card's size
+        text = catalog.read_regular(card_md, catalog.MAX_CARD_BYTES,
+                                    f"restore it, or delete the version folder {folder}").decode("utf-8")
+    except (FileNotFoundError, NotADirectoryError):
         raise CatalogError(f"{folder} has no card.md: not a complete published version") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise CatalogError(f"cannot read {card_md} ({reason}); restore it, or delete the version folder {folder}") from None
-    print(text)
+    except UnicodeDecodeError:
+        raise CatalogError(f"cannot read {card_md} (not UTF-8 text); restore it, or delete the version folder {folder}") from None
+    print(_CONTROL.sub("\ufffd", text))  # a card edited by hand must not drive the terminal
     print(f"(folder: {folder})")
     return EXIT_OK
+
+
+#: C0 and C1 control characters (and DEL) but newline and tab: what `synth show` never prints raw.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -402,3 +402,205 @@ def test_a_runs_log_linked_outside_is_never_written_or_read(cli, catalog_root, t
     assert outside.read_text().count("\n") == 1
     outcome = cli("list", "--root", catalog_root, "--all-failed")
     assert outcome.code == 0 and "SECRET" not in outcome.out and len(outcome.out.splitlines()) == 4
+
+
+# --- 3. links and devices inside a version folder are never followed or read ----------------------------
+
+def _secret_outside(tmp_path: Path) -> Path:
+    secret = tmp_path / "host-secret"
+    secret.write_text("SECRET host file\n")
+    return secret
+
+
+@pytest.mark.parametrize("target", ["secret", "/dev/zero"])
+def test_show_never_follows_a_card_md_link(cli, catalog_root, tmp_path, target):
+    card_md = catalog_root / "demo" / "v3" / "card.md"
+    card_md.unlink()
+    card_md.symlink_to(_secret_outside(tmp_path) if target == "secret" else target)
+    outcome = cli("show", "demo", "--root", catalog_root)
+    outcome.one_line_error(2, str(card_md), "symbolic link")
+    assert "SECRET" not in outcome.out
+    assert cli("show", "demo@v2", "--root", catalog_root).code == 0
+
+
+def test_show_refuses_a_card_md_that_is_a_fifo(cli, catalog_root):
+    card_md = catalog_root / "demo" / "v3" / "card.md"
+    card_md.unlink()
+    os.mkfifo(card_md)  # opening it for reading would block for ever without O_NONBLOCK
+    cli("show", "demo", "--root", catalog_root).one_line_error(2, str(card_md), "not a plain file")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "secret"])
+def test_a_card_json_link_is_unreadable_in_list_and_refused_elsewhere(cli, catalog_root, tmp_path, target):
+    card_json = catalog_root / "demo" / "v2" / "card.json"
+    real_card = card_json.read_text()
+    card_json.unlink()
+    if target == "secret":
+        outside = tmp_path / "card.json"
+        outside.write_text(real_card)  # a valid card, but outside the catalog
+        card_json.symlink_to(outside)
+    else:
+        card_json.symlink_to(target)  # stat size 0, and read_bytes() would never end
+    outcome = cli("list", "--root", catalog_root)
+    assert outcome.code == 0 and "Traceback" not in outcome.err
+    rows = [line.split() for line in outcome.out.splitlines()[1:]]
+    assert [(r[1], r[-1]) for r in rows] == [("v3*", "passed"), ("v2", "unreadable"), ("v1", "passed")]
+    warnings = outcome.err.splitlines()
+    assert len(warnings) == 1 and str(card_json) in warnings[0] and "symbolic link" in warnings[0]
+    cli("show", "demo@v2", "--root", catalog_root).one_line_error(2, str(card_json), "symbolic link")
+    with pytest.raises(CatalogError, match="symbolic link"):
+        catalog.load("demo", "v2", root=catalog_root)
+
+
+def test_a_card_json_that_is_a_device_is_refused(catalog_root):
+    card_json = catalog_root / "demo" / "v2" / "card.json"
+    card_json.unlink()
+    os.mkfifo(card_json)
+    with pytest.raises(CatalogError, match="not a plain file"):
+        catalog.read_card("demo", "v2", root=catalog_root)
+
+
+def test_an_oversized_card_json_is_refused_without_reading_it_all(catalog_root, monkeypatch):
+    monkeypatch.setattr(catalog, "MAX_CARD_BYTES", 100)
+    with pytest.raises(CatalogError, match="larger than 100 bytes"):
+        catalog.read_card("demo", "v2", root=catalog_root)
+
+
+def test_a_latest_link_is_refused(cli, catalog_root, tmp_path):
+    outside = tmp_path / "pointer"
+    outside.write_text("v1\n")
+    latest = catalog_root / "demo" / LATEST_NAME
+    latest.unlink()
+    latest.symlink_to(outside)
+    cli("show", "demo", "--root", catalog_root).one_line_error(2, str(latest), "symbolic link")
+    cli("prune", "demo", "--keep", "1", "--root", catalog_root).one_line_error(2, str(latest), "symbolic link")
+    assert catalog.versions_of(catalog_root, "demo") == ["v1", "v2", "v3"]
+    outcome = cli("list", "--root", catalog_root)  # the versions are still listed, none marked LATEST
+    assert outcome.code == 0 and [line.split()[1] for line in outcome.out.splitlines()[1:]] == ["v3", "v2", "v1"]
+
+
+def _parquet_outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside.parquet"
+    pd.DataFrame({"a": ["SECRET"]}).to_parquet(outside)
+    return outside
+
+
+@pytest.mark.parametrize("damage", ["link", "device", "fifo"])
+def test_a_data_parquet_link_or_device_is_refused_before_pandas_opens_it(cli, catalog_root, tmp_path, damage):
+    data = catalog_root / "demo" / "v3" / "data.parquet"
+    data.unlink()
+    if damage == "link":
+        data.symlink_to(_parquet_outside(tmp_path))
+    elif damage == "device":
+        data.symlink_to("/dev/zero")
+    else:
+        os.mkfifo(data)
+    with pytest.raises(CatalogError, match="data.parquet is (a symbolic link|not a plain file)"):
+        catalog.load("demo", root=catalog_root)
+    outcome = cli("list", "--root", catalog_root)
+    assert outcome.code == 0 and len(outcome.err.splitlines()) == 1 and str(data) in outcome.err
+    assert [line.split()[-1] for line in outcome.out.splitlines()[1:]] == ["unreadable", "passed", "passed"]
+    assert catalog.load("demo", "v2", root=catalog_root)["a"].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", ["linked-folder", "linked-part"])
+def test_a_partitioned_data_folder_with_links_is_refused(catalog_root, tmp_path, damage):
+    version = catalog_root / "demo" / "v3"
+    (version / "data.parquet").unlink()
+    if damage == "linked-folder":
+        outside = tmp_path / "parts"
+        outside.mkdir()
+        _parquet_outside(tmp_path).rename(outside / "part-0.parquet")
+        (version / "data").symlink_to(outside, target_is_directory=True)
+        match = "data is a symbolic link"
+    else:
+        (version / "data").mkdir()
+        pd.DataFrame({"a": [1]}).to_parquet(version / "data" / "part-0.parquet")
+        (version / "data" / "part-1.parquet").symlink_to(_parquet_outside(tmp_path))
+        match = "part-1.parquet is a symbolic link"
+    with pytest.raises(CatalogError, match=match):
+        catalog.load("demo", root=catalog_root)
+
+
+def test_an_images_npz_link_is_refused(catalog_root, tmp_path):
+    version = catalog_root / "demo" / "v3"
+    (version / "data.parquet").unlink()
+    outside = tmp_path / "images.npz"
+    outside.write_bytes(b"SECRET")
+    (version / catalog.IMAGES_FILE).symlink_to(outside)
+    with pytest.raises(CatalogError, match="images.npz is a symbolic link"):
+        catalog.load_images("demo", root=catalog_root)
+
+
+# --- 4. a dataset folder linked to a sibling dataset ----------------------------------------------------
+
+def test_a_dataset_folder_linked_to_a_sibling_is_refused_and_prune_deletes_nothing(cli, catalog_root):
+    for _ in range(2):
+        _publish(catalog_root, "b")
+    (catalog_root / "a").symlink_to(catalog_root / "b", target_is_directory=True)
+    with pytest.raises(CatalogError, match="symbolic link"):
+        catalog.prune("a", 1, root=catalog_root)
+    cli("prune", "a", "--keep", "1", "--root", catalog_root).one_line_error(2, "a", "symbolic link")
+    cli("show", "a", "--root", catalog_root).one_line_error(2, "a", "symbolic link")
+    with pytest.raises(CatalogError, match="symbolic link"):
+        _publish(catalog_root, "a")
+    assert catalog.versions_of(catalog_root, "b") == ["v1", "v2"] and catalog.latest_version(catalog_root, "b") == "v2"
+    assert catalog.datasets(catalog_root) == ["b", "demo"]
+
+
+# --- 10. a live publisher's staging folder is never removed, however old ----------------------------------
+
+def test_an_old_staging_folder_of_a_live_publisher_is_kept(catalog_root):
+    folder = catalog_root / "demo"
+    live = folder / f".incoming-{catalog._host()}-{os.getpid()}-long"
+    (live / "model").mkdir(parents=True)
+    old = os.path.getmtime(live) - 10 * catalog.STALE_AFTER_S
+    os.utime(live, (old, old))  # a publish that has been running for ten hours
+    assert catalog.clean_stale(folder) == []
+    _publish(catalog_root)  # a concurrent publish cleans stale work first
+    assert catalog.prune("demo", 1, root=catalog_root) == ["v1", "v2", "v3"]
+    assert live.exists()
+
+
+# --- 14. `synth show` never prints control characters from card.md -----------------------------------
+
+def test_show_replaces_control_characters_in_card_md(cli, catalog_root):
+    card_md = catalog_root / "demo" / "v3" / "card.md"
+    card_md.write_text("# demo\x1b]0;pwned\x07 \x1b[2J\tcol\r\x9b31m\x7f\nnext line\n")
+    outcome = cli("show", "demo", "--root", catalog_root)
+    assert outcome.code == 0
+    assert not any(c in outcome.out for c in "\x1b\x07\r\x9b\x7f")
+    assert "\ufffd]0;pwned\ufffd \ufffd[2J\tcol\ufffd\ufffd31m\ufffd\nnext line" in outcome.out
+
+
+# --- 11. prune works through the dataset folder's descriptor: a swap for a link cannot redirect it ----------
+
+def _swap_for_link(catalog_root: Path) -> None:
+    """Replace <root>/demo with a symlink to the sibling dataset b (what an attacker racing prune would do)."""
+    (catalog_root / "demo").rename(catalog_root / "demo-moved")
+    (catalog_root / "demo").symlink_to(catalog_root / "b", target_is_directory=True)
+
+
+@pytest.mark.parametrize("when", ["before-open", "after-open"])
+def test_prune_cannot_be_redirected_by_swapping_the_dataset_folder(catalog_root, monkeypatch, when):
+    for _ in range(3):
+        _publish(catalog_root, "b")
+    real_clean, real_latest = catalog.clean_stale, catalog._latest
+
+    def swap_then(real):
+        def call(*args, **kwargs):
+            _swap_for_link(catalog_root)
+            return real(*args, **kwargs)
+        return call
+
+    if when == "before-open":  # between the check of the folder and the open of it
+        monkeypatch.setattr(catalog, "clean_stale", swap_then(real_clean))
+        with pytest.raises(CatalogError, match="must be a real folder"):
+            catalog.prune("demo", 1, root=catalog_root)
+        assert catalog.versions_of(catalog_root, "demo-moved") == ["v1", "v2", "v3"]
+    else:  # while it holds the folder open: the renames and deletes still happen in the folder it opened
+        monkeypatch.setattr(catalog, "_latest", swap_then(real_latest))
+        assert catalog.prune("demo", 1, root=catalog_root) == ["v1", "v2"]
+        assert catalog.versions_of(catalog_root, "demo-moved") == ["v3"]
+        assert leftovers(catalog_root / "demo-moved") == []
+    assert catalog.versions_of(catalog_root, "b") == ["v1", "v2", "v3"] and leftovers(catalog_root / "b") == []

@@ -78,7 +78,7 @@ def test_failing_gate_publishes_nothing(published, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "[FAIL] fidelity/quality_score" in err and "nothing published" in err
-    assert sorted(p.name for p in (root / NAME).iterdir()) == ["LATEST", "v1"]
+    assert sorted(p.name for p in (root / NAME).iterdir()) == [".lock", "LATEST", "v1"]  # .lock: the dataset lock
     assert catalog.latest_version(root, NAME) == "v1"
 
 

@@ -1,4 +1,7 @@
+import fcntl
 import json
+import os
+import threading
 
 import pandas as pd
 import pytest
@@ -55,7 +58,7 @@ def test_failed_publish_leaves_nothing_and_latest_alone(tmp_path):
     _publish(tmp_path)
     with pytest.raises(OSError, match="disk full"):
         _publish(tmp_path, FakeModel(fail=True))
-    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["LATEST", "v1"]
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [".lock", "LATEST", "v1"]
     assert catalog.latest_version(tmp_path, "demo") == "v1"
 
 
@@ -295,19 +298,63 @@ def test_a_version_published_without_a_runs_log_line_gets_one_on_the_next_publis
 
 
 def test_latest_never_moves_back_to_an_older_version(tmp_path, monkeypatch):
-    """Two concurrent publishers: the one that claimed v1 updates LATEST last and must not move it back from v2."""
+    """Two concurrent publishers: A claims v1, B claims v2; both find LATEST empty. B must not be overtaken by A."""
     real_read_latest = catalog._read_latest
+    a_has_read, b_done = threading.Event(), threading.Event()
 
-    def a_faster_publisher_finishes_first(folder):
-        monkeypatch.setattr(catalog, "_read_latest", real_read_latest)
-        assert _publish(tmp_path).name == "v2"  # claims v2 and points LATEST at it while we sit between rename and LATEST
-        return real_read_latest(folder)
+    def slow_reader_in_a(folder):
+        text = real_read_latest(folder)
+        if threading.current_thread().name == "A":  # A read LATEST and now waits, B publishes meanwhile
+            a_has_read.set()
+            b_done.wait(timeout=1.5)  # without the dataset lock B finishes here; with it B waits for A
+        return text
 
-    monkeypatch.setattr(catalog, "_read_latest", a_faster_publisher_finishes_first)
-    assert _publish(tmp_path).name == "v1"
+    monkeypatch.setattr(catalog, "_read_latest", slow_reader_in_a)
+    published = {}
+
+    def publisher():
+        published[threading.current_thread().name] = _publish(tmp_path).name
+        if threading.current_thread().name == "B":
+            b_done.set()
+
+    a = threading.Thread(target=publisher, name="A")
+    a.start()
+    assert a_has_read.wait(timeout=30)
+    b = threading.Thread(target=publisher, name="B")
+    b.start()
+    a.join(timeout=30)
+    b.join(timeout=30)
+    assert published == {"A": "v1", "B": "v2"}
     assert catalog.latest_version(tmp_path, "demo") == "v2"
+    monkeypatch.undo()
     (tmp_path / "demo" / "LATEST").write_text("v1\n")  # someone pinned an older version: a new publish moves it on
     assert _publish(tmp_path).name == "v3" and catalog.latest_version(tmp_path, "demo") == "v3"
+    assert catalog.datasets(tmp_path) == ["demo"] and catalog.versions_of(tmp_path, "demo") == ["v1", "v2", "v3"]
+    assert oct((tmp_path / "demo" / ".lock").stat().st_mode & 0o777) == oct(0o666 & ~_current_umask())
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_prune_holds_the_dataset_lock(tmp_path):
+    """prune reads LATEST and renames under the same lock a publisher holds while moving LATEST."""
+    _three_versions(tmp_path)
+    folder = tmp_path / "demo"
+    held = os.open(folder / ".lock", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    result = {}
+    pruner = threading.Thread(target=lambda: result.update(removed=catalog.prune("demo", 1, root=tmp_path)))
+    pruner.start()
+    pruner.join(timeout=0.5)
+    assert pruner.is_alive() and catalog.versions_of(tmp_path, "demo") == ["v1", "v2", "v3"]  # waiting for the lock
+    (folder / "LATEST").write_text("v2\n")  # what a publisher holding the lock might do
+    os.close(held)
+    pruner.join(timeout=30)
+    assert result["removed"] == ["v1"] and catalog.versions_of(tmp_path, "demo") == ["v2", "v3"]  # never the new LATEST
+
 
 
 @pytest.mark.parametrize("name", ["adult", "adult_dp-ctgan.v2", "A1", "x" * 100])
@@ -322,3 +369,20 @@ def test_invalid_dataset_names_are_one_line_errors(name):
     with pytest.raises(CatalogError, match="is not valid") as caught:
         catalog.check_name(name)
     assert "\n" not in str(caught.value)
+
+
+def test_card_md_breaks_bare_url_autolinks():
+    """GitHub/GitLab turn `https://...`, `www.` and `a@b.c` into links even without markdown link syntax."""
+    card = {
+        **CARD, "name": "demo", "version": "v1", "published_at": "2026-01-01T00:00:00+00:00",
+        "description": "Log in at https://evil/login or WWW.evil.example, mail admin@evil.example, ftp://x",
+        "generator": {**CARD["generator"], "hyperparameters": {"epochs": 1, "url": "http://evil/x"}},
+        "gate": {"passed": True, "checks": [
+            {"suite": "s", "name": "c", "passed": True, "value": "www.a.b", "threshold": 1, "detail": "see https://x.y"},
+        ]},
+    }
+    text = catalog.render_card(card)
+    assert "://" not in text.replace("&#58;//", "") and "www." not in text.lower().replace("www&#46;", "")
+    assert "@" not in text.replace("&#64;", "")
+    assert "https&#58;//evil/login" in text and "WWW&#46;evil.example" in text and "admin&#64;evil.example" in text
+    assert "url=http&#58;//evil/x" in text and "| www&#46;a.b |" in text
