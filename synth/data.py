@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import math
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,10 @@ def _read_parquet(path: Path, source: SourceSpec) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
-    header = _check_csv_structure(path, source)
+    header, trailing = _check_csv_structure(path, source)
     keep = _kept_columns(header, source)
+    # every line ends in a separator: pandas would read an empty last column `Unnamed: N`; leave it out
+    usecols = keep if keep is not None or not trailing else list(range(len(header)))
     try:
         table = pd.read_csv(
             path,
@@ -106,7 +109,7 @@ def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
             skipinitialspace=True,
             skip_blank_lines=True,
             index_col=False,
-            usecols=keep,
+            usecols=usecols,
             encoding="utf-8",
             # one pass over each whole column, so a column's type is decided from all its values (chunked
             # inference can leave a column holding both the number 1 and the text "1")
@@ -131,9 +134,11 @@ def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
     return table
 
 
-def _check_csv_structure(path: Path, source: SourceSpec) -> list[str] | None:
+def _check_csv_structure(path: Path, source: SourceSpec) -> tuple[list[str] | None, bool]:
     """One streaming pass over the CSV, before pandas reads it: every line has as many fields as the header
-    (or `source.columns`), the header names each column once, and the text is UTF-8. Returns the header's names.
+    (or `source.columns`), the header names each column once, and the text is UTF-8. Returns the header's names
+    and whether every line, the header included, ends in a separator (Excel and database exports write that:
+    the empty last column is then left out of the names and of the table).
 
     pandas would pad a short line with missing values, drop the extra fields of a long first line, rename a
     repeated name (`age`, `age.1`) and name an empty one `Unnamed: 3`, all silently. A line ending in one extra
@@ -141,8 +146,9 @@ def _check_csv_structure(path: Path, source: SourceSpec) -> list[str] | None:
     """
     from pandas.io.common import get_handle  # pandas' own opener: the same decompression as read_csv
 
+    _lift_csv_field_limit()
     width = None if source.header else len(source.columns or [])
-    header, line, data_lines = None, source.skip_rows, 0
+    header, line, data_lines, trailing = None, source.skip_rows, 0, False
     try:
         with get_handle(path, "rb", compression="infer", is_text=False) as handles:
             text = io.TextIOWrapper(handles.handle, encoding="utf-8-sig", newline="")
@@ -155,8 +161,16 @@ def _check_csv_structure(path: Path, source: SourceSpec) -> list[str] | None:
                     continue  # a blank line: pandas skips it
                 if width is None:
                     header, width = fields, len(fields)
-                    _check_header(header, path, source)
+                    trailing = len(header) > 1 and not header[-1].strip() and all(name.strip() for name in header[:-1])
+                    _check_header(header[:-1] if trailing else header, path, source)
                     continue
+                if trailing:
+                    if len(fields) == width and not fields[-1].strip():
+                        data_lines += 1
+                        continue
+                    raise DataError(f"{path}: the header ends in a trailing separator (an empty column {width}) but "
+                                    f"line {line} {_trailing_problem(fields, width)}; end every line with the separator, "
+                                    "or remove it from the header")
                 if len(fields) == width or (len(fields) == width + 1 and not fields[-1].strip()):
                     data_lines += 1
                     continue
@@ -174,7 +188,24 @@ def _check_csv_structure(path: Path, source: SourceSpec) -> list[str] | None:
                         "or set source.format: parquet if it is Parquet") from None
     except (OSError, EOFError) as err:  # gzip: truncated or not gzip at all
         raise DataError(f"{path}: cannot read as CSV ({cut(err, 200)}); the file may be truncated or corrupt") from None
-    return header
+    return (header[:-1] if trailing else header), trailing
+
+
+def _trailing_problem(fields: list[str], width: int) -> str:
+    if len(fields) == width:
+        return f"has the value {cut(fields[-1], 30)!r} there"
+    return f"has {_count(len(fields), 'field')}, not {width}"
+
+
+def _lift_csv_field_limit() -> None:
+    """csv.reader refuses a cell over 128 KiB (its default `field_size_limit`); pandas reads any size, so must we."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long is 32 bits on some platforms (Windows)
+            limit //= 2
 
 
 def _kept_columns(header: list[str] | None, source: SourceSpec) -> list[str] | None:
@@ -210,7 +241,8 @@ def _check_header(header: list[str], path: Path, source: SourceSpec) -> None:
         return  # the names come from source.columns; the header line is only skipped
     for i, name in enumerate(header):
         if not name.strip():
-            raise DataError(f"{path}: column {i + 1} of the header has no name (a saved row index?); name it in the "
+            why = "a trailing separator or a saved row index?" if i == len(header) - 1 else "a saved row index?"
+            raise DataError(f"{path}: column {i + 1} of the header has no name ({why}); name it in the "
                             "file, or set header: false and list every name in source.columns")
     _refuse_duplicates(header, path, "the header names")
     if len(header) == 1:

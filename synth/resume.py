@@ -2,11 +2,21 @@
 check `synth run SPEC --resume` makes before anything starts.
 
 A pipeline's training checkpoints (`synth.models.checkpoint`) live in the
-catalog's run area, `<catalog root>/.runs/checkpoints/<name>/`: hidden, never
-served, beside the runs log. A run writes them while it trains (the spec's
-`checkpoint:` block says how often) and they are removed when the run's
-training part is over, that is once the gate has decided (published, or
-failed: a resumed run would train the same model and fail the same way).
+catalog's run area, `<catalog root>/.runs/checkpoints/<name>/<run key>/`:
+hidden, never served, beside the runs log. The run key is the first 12 hex
+digits of the sha256 of the run's fingerprint (below), so two runs of one
+name on other specs or data never share a folder: a finishing run removes
+only its own checkpoints, and `--resume` finds the one made by the same spec
+and data (or, when there is none, compares with the others of that name to
+say what changed); an interrupted run's folder stays until a run of that
+same spec and data finishes. Every part of that path must be a real folder
+inside the catalog root: a symbolic link there is refused (a `CatalogError`),
+so removing checkpoints can never reach outside the root.
+
+A run writes them while it trains (the spec's `checkpoint:` block says how
+often) and they are removed when the run's training part is over, that is
+once the gate has decided (published, or failed: a resumed run would train
+the same model and fail the same way).
 An error or an interruption anywhere before that keeps them, so
 `synth run SPEC --resume` continues from the last one; after the last epoch
 that means no training at all.
@@ -23,7 +33,8 @@ A checkpoint belongs to the run whose *fingerprint* it carries:
 `--resume` with anything of that changed is refused in one line naming
 what changed; the checkpoint cadence, `rows`, `conditions`, `validation`
 and the other publishing keys may change freely. A run without
-`--resume` starts fresh; its first checkpoint replaces any earlier one.
+`--resume` starts fresh; its first checkpoint replaces any earlier one of
+the same run key.
 
 Not resumable, each refused with one line: `gaussian_copula` (it fits in one
 pass), a spec with `checkpoint: null`, and private specs (`privacy:`): the
@@ -46,13 +57,54 @@ from synth.errors import SpecError
 CHECKPOINTS_FOLDER = "checkpoints"
 
 
-def checkpoint_folder(spec) -> Path:
-    """`<catalog root>/.runs/checkpoints/<name>`: where `spec`'s training checkpoints live."""
+def checkpoint_folder(spec, fingerprint: dict[str, str] | None = None) -> Path:
+    """`<catalog root>/.runs/checkpoints/<name>`, or with `fingerprint` its run's folder `<name>/<run key>`.
+
+    Checked to be real folders inside the real catalog root as far as they exist (`CatalogError` otherwise).
+    """
     from synth.catalog import RUNS_FOLDER
     from synth.settings import get_settings
 
-    root = spec.publish.root or get_settings().catalog_root
-    return Path(root) / RUNS_FOLDER / CHECKPOINTS_FOLDER / spec.name
+    parts = [RUNS_FOLDER, CHECKPOINTS_FOLDER, spec.name]
+    if fingerprint is not None:
+        parts.append(run_key(fingerprint))
+    return _real_folder(Path(spec.publish.root or get_settings().catalog_root), parts)
+
+
+def run_key(fingerprint: dict[str, str]) -> str:
+    """The name of a run's checkpoint folder: 12 hex digits of the sha256 of its fingerprint."""
+    text = json.dumps({str(k): str(v) for k, v in fingerprint.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _real_folder(root: Path, parts: list[str]) -> Path:
+    """`root / parts...`, refused unless each part that exists is a real folder (not a link) inside the real root."""
+    from synth.errors import CatalogError
+
+    try:
+        base = root.resolve()
+    except (OSError, RuntimeError) as error:
+        raise CatalogError(f"{root}: the catalog root cannot be resolved ({error}); fix publish.root") from None
+    path = base
+    for part in parts:
+        if not part or part in (".", "..") or "/" in part or "\\" in part:
+            raise CatalogError(f"{root}: {part!r} cannot name a checkpoint folder; fix the spec's name")
+        path = path / part
+        if path.is_symlink():
+            raise CatalogError(f"{path}: a symbolic link in the catalog's checkpoint area; checkpoints are kept only in "
+                               f"real folders inside the catalog root; remove the link (and {path.name} if it is stale)")
+        if path.exists() and not path.is_dir():
+            raise CatalogError(f"{path}: not a folder, but the catalog keeps training checkpoints there; move it away")
+    return path
+
+
+#: The run folders `training_checkpoint` handed out in this process, by name folder and spec (`_spec_key`):
+#: the ones `discard_checkpoints` removes once the run is over (and no other run's, even of the same name).
+_HANDED_OUT: dict[tuple[Path, str], set[Path]] = {}
+
+
+def _spec_key(spec) -> str:
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def not_resumable(spec) -> str | None:
@@ -116,10 +168,11 @@ def training_checkpoint(spec, train, data_sha256: str, device: str, resume: bool
         if resume:
             raise SpecError(f"--resume: {reason}")
         return None
-    return TrainingCheckpoint(
-        checkpoint_folder(spec), training_fingerprint(spec, train, data_sha256, device), resume=resume,
-        every_minutes=spec.checkpoint.every_minutes, every_epochs=spec.checkpoint.every_epochs,
-    )
+    fingerprint = training_fingerprint(spec, train, data_sha256, device)
+    folder = checkpoint_folder(spec, fingerprint)
+    _HANDED_OUT.setdefault((folder.parent, _spec_key(spec)), set()).add(folder)
+    return TrainingCheckpoint(folder, fingerprint, resume=resume,
+                              every_minutes=spec.checkpoint.every_minutes, every_epochs=spec.checkpoint.every_epochs)
 
 
 def check_resume(spec, loaded, origin: str, device: str) -> str:
@@ -134,12 +187,6 @@ def check_resume(spec, loaded, origin: str, device: str) -> str:
     reason = not_resumable(spec)
     if reason is not None:
         raise SpecError(f"{origin}: --resume: {reason}")
-    folder = checkpoint_folder(spec)
-    found = latest(folder)
-    if found is None:
-        raise SpecError(f"{origin}: --resume: no checkpoint of an interrupted run of {spec.name!r} in {folder} "
-                        "(a finished run removes its checkpoints); run without --resume to start fresh")
-    state = read_state(found)
     if hasattr(loaded, "images"):  # LoadedImages
         from synth.images.sources import split_holdout as split_images
 
@@ -150,18 +197,54 @@ def check_resume(spec, loaded, origin: str, device: str) -> str:
 
         train, _ = split_holdout(loaded, spec.holdout_fraction, spec.seed)
         sha256 = fingerprint(spec.source.path)
+    now = training_fingerprint(spec, train, sha256, device)
+    found = latest(checkpoint_folder(spec, now))
+    if found is None:
+        # none of this run: the newest of the name's other runs, if any, says what changed
+        found = _newest_other(checkpoint_folder(spec))
+    if found is None:
+        raise SpecError(f"{origin}: --resume: no checkpoint of an interrupted run of {spec.name!r} in "
+                        f"{checkpoint_folder(spec)} (a finished run removes its checkpoints); run without --resume to start fresh")
+    state = read_state(found)
     try:
-        check_fingerprint(state, training_fingerprint(spec, train, sha256, device), found)
+        check_fingerprint(state, now, found)
     except SpecError as error:
         raise SpecError(f"{origin}: {error}") from None
     return f"resuming {spec.name} after epoch {state['epoch']} of {state['epochs']} (checkpoint saved {state['saved_at']})"
 
 
+def _newest_other(name_folder: Path) -> Path | None:
+    """The most recently written checkpoint among the run folders under `name_folder` (damaged ones skipped)."""
+    from synth.errors import SynthError
+    from synth.models.checkpoint import CURRENT, latest
+
+    found: list[tuple[float, Path]] = []
+    try:
+        runs = [path for path in name_folder.iterdir() if path.is_dir() and not path.is_symlink()]
+    except OSError:
+        return None
+    for run in runs:
+        try:
+            checkpoint = latest(run)
+            if checkpoint is not None:
+                found.append(((run / CURRENT).stat().st_mtime, checkpoint))
+        except (SynthError, OSError):
+            continue
+    return max(found)[1] if found else None
+
+
 def discard_checkpoints(spec) -> None:
-    """The run's training part is over (published, or the gate failed): its checkpoints go."""
+    """The run's training part is over (published, or the gate failed): its checkpoints go, and only its own.
+
+    That is the run folders `training_checkpoint` handed out for `spec` in this process: another run of the
+    same name (another spec or data, or still training) keeps its checkpoints. Each folder is checked again
+    (no link on the way) right before it is removed.
+    """
     from synth.models.checkpoint import discard
 
-    discard(checkpoint_folder(spec))
+    name_folder = checkpoint_folder(spec)
+    for folder in sorted(_HANDED_OUT.pop((name_folder, _spec_key(spec)), set())):
+        discard(_real_folder(name_folder, [folder.name]))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:

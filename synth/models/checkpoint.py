@@ -181,6 +181,8 @@ class TrainingCheckpoint(NoCheckpoint):
     def _remove_all_but(self, keep: Path) -> None:
         """Older checkpoints of this folder and `.incoming-*` leftovers of a killed run."""
         for path in self.folder.iterdir():
+            if path.is_symlink():  # never written here: never followed (rmtree would refuse it anyway)
+                continue
             if path.is_dir() and path != keep and path.name.startswith((".incoming-", "epoch-")):
                 shutil.rmtree(path, ignore_errors=True)
             elif path.is_file() and path.name.startswith(f".{CURRENT}-"):  # a pointer update cut short
@@ -259,12 +261,21 @@ def check_fingerprint(state: dict[str, Any], fingerprint: dict[str, str], where:
 
 
 def discard(folder: str | Path) -> None:
-    """Remove every checkpoint under `folder` (the run's training part is over), and the folder itself."""
+    """Remove every checkpoint under `folder` (the run's training part is over), the folder itself, and its
+    parent and grandparent once empty (`synth.resume`'s `<name>/` and `checkpoints/`).
+
+    The caller checks that no part of `folder`'s path is a link (`synth.resume.checkpoint_folder`);
+    `folder` itself being one is refused here too, as rmtree would follow nothing but the link's target.
+    """
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise ModelError(f"{folder}: a symbolic link where a checkpoint folder should be; remove the link")
     shutil.rmtree(folder, ignore_errors=True)
-    try:
-        Path(folder).parent.rmdir()  # the shared parent too, once empty
-    except OSError:
-        pass
+    for parent in (folder.parent, folder.parent.parent):
+        try:
+            parent.rmdir()  # only once empty: another run's checkpoints keep it
+        except OSError:
+            break
 
 
 # -- parts: modules, optimisers and RNG as tensors + JSON ------------------------------------------

@@ -17,7 +17,10 @@ so loading checks before it builds anything:
   generator class, and `model_file` checks each is a regular file inside
   the folder. DDPM's UNet config is stored inline and holds only the keys
   `synth.models.ddpm.unet_config` writes, so diffusers never reads a path
-  or asks a hub.
+  or asks a hub;
+- the network sizes it declares fit the weights it comes with
+  (`_check_network_sizes`): a config edited to declare a huge layer is
+  refused before any network is built, from the safetensors headers alone.
 
 Anything wrong is a `ModelError` naming the file and saying the folder is
 damaged (re-publish or re-train), as one line.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import reprlib
 import types
 import typing
@@ -108,6 +112,7 @@ def read_config(folder: Path, kind: str | None = None) -> dict[str, Any]:
     problems = _schema_problems(found, config)
     if problems:
         raise ModelError(f"{path}: does not match a saved {found!r} model ({problems}); {DAMAGED}")
+    _check_network_sizes(folder, found, config)
     return config
 
 
@@ -141,6 +146,69 @@ def load_module(module: torch.nn.Module, folder: Path, name: str) -> torch.nn.Mo
         detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
         raise ModelError(f"{Path(folder) / name}: weights do not match {CONFIG_NAME} ({detail[:240]}); {DAMAGED}") from None
     return module
+
+
+# -- the network sizes a config declares, against its weights ------------------------------------------------------
+
+#: No layer synth builds is wider than this (the largest defaults are a few hundred).
+MAX_NETWORK_WIDTH = 65_536
+#: kind → (the weights file, chains of hyperparameters): each chain lists the sizes of consecutive layers of the
+#: network `load` builds and fills from that file (a tuple hyperparameter stands for its widths in order). For each
+#: neighbouring pair (a, b) the network holds a weight of at least a × b elements, all read from that file, so
+#: a × b can be no more than the elements the file's header declares. This bounds what loading allocates by the
+#: size of the weights on disk, whatever the config says. (Networks only training builds, like CTGAN's
+#: discriminator, are not built at load and not listed; DDPM's UNet sizes are capped by its schema.)
+_NETWORK_CHAINS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
+    "ctgan": ("generator.safetensors", (("embedding_dim", "generator_dim"),)),
+    "dp_ctgan": ("generator.safetensors", (("embedding_dim", "generator_dim"),)),
+    "tvae": ("decoder.safetensors", (("embedding_dim", "decompress_dims"),)),
+    "dp_tvae": ("decoder.safetensors", (("embedding_dim", "decompress_dims"),)),
+    "dcgan": ("generator.safetensors", (("latent_dim", "width", "width"), ("embedding_dim", "width"))),
+    "conv_vae": ("decoder.safetensors", (("latent_dim", "width", "width"),)),
+}
+
+
+def _check_network_sizes(folder: Path, kind: str, config: dict[str, Any]) -> None:
+    """Refuse a config whose declared layer sizes its weights cannot fill (before anything is allocated)."""
+    if kind not in _NETWORK_CHAINS:
+        return
+    weights, chains = _NETWORK_CHAINS[kind]
+    hyperparameters = config["hyperparameters"]
+    path = folder / CONFIG_NAME
+    elements = None  # read from the header only when a pair needs it
+    for chain in chains:
+        sizes: list[tuple[str, int]] = []
+        for key in chain:
+            if key not in hyperparameters:
+                continue  # the class default: a size synth chose
+            value = hyperparameters[key]
+            sizes += [(f"{key}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(key, value)]
+        for key, value in sizes:
+            if value > MAX_NETWORK_WIDTH:
+                raise ModelError(f"{path}: hyperparameters.{key} is {value:,}, wider than any network synth builds "
+                                 f"(at most {MAX_NETWORK_WIDTH:,}); {DAMAGED}")
+        if not (folder / weights).exists() and not (folder / weights).is_symlink():
+            continue  # loading names the missing file
+        for (key_a, a), (key_b, b) in zip(sizes, sizes[1:]):
+            if elements is None:
+                elements = _weight_elements(model_file(folder, weights))
+            if a * b > elements:
+                raise ModelError(f"{path}: hyperparameters.{key_a} ({a:,}) and {key_b} ({b:,}) make a layer of "
+                                 f"{a * b:,} weights, more than {weights} holds ({elements:,}); {DAMAGED}")
+
+
+def _weight_elements(path: Path) -> int:
+    """How many numbers a safetensors file holds, read from its header (no tensor is loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as handle:
+            return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
+    except (SafetensorError, ValueError, EOFError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{path}: not a readable safetensors file ({reason}); {DAMAGED}") from None
+    except OSError as err:
+        raise ModelError(f"{path}: cannot be read ({err.strerror or err}); check its permissions") from None
 
 
 # -- the schema of each kind's config.json -------------------------------------------------------------------------

@@ -318,6 +318,12 @@ def test_unnamed_header_column(cli, tmp_path, csv_file):
     refused(cli("run", write_spec(tmp_path, path)), tmp_path, "data.csv", "column 1 of the header has no name")
 
 
+def test_trailing_separator_on_the_header_only(cli, tmp_path, csv_file):
+    """Review item 9: `a,b,` over lines without the trailing separator is named as such, not as an unnamed column."""
+    path = csv_file("age,group,\n" + "".join(f"{i},a\n" for i in range(60)))
+    refused(cli("run", write_spec(tmp_path, path)), tmp_path, "data.csv", "trailing separator", "line 2 has 2 fields, not 3")
+
+
 def test_truncated_parquet(cli, tmp_path):
     path = tmp_path / "cut.parquet"
     small_table(500).to_parquet(path)

@@ -148,7 +148,35 @@ def test_layer_sizes_no_machine_can_allocate(copy, cli, tmp_path):
     folder = copy("ctgan")
     edit_config(folder, lambda c: c["hyperparameters"].update(generator_dim=[2**50]))
     out = out_for("ctgan", tmp_path)
-    assert_refused(generate(cli, folder, out), tmp_path, out, "config.json", "cannot be rebuilt", "damaged")
+    assert_refused(generate(cli, folder, out), tmp_path, out, "config.json", "generator_dim[0]", "wider than", "damaged")
+
+
+#: The address space a `synth generate` of a tiny model gets in the size tests: far above what it needs, far
+#: below what a network built from an edited size would take, so a regression fails here instead of the machine.
+ADDRESS_SPACE = 4 * 2**30
+
+
+@pytest.mark.parametrize("kind, size, says", [
+    ("ctgan", 10**8, "wider than any network"), ("tvae", 10**8, "wider than any network"),
+    ("ctgan", 60_000, "more than generator.safetensors holds"), ("tvae", 60_000, "more than decoder.safetensors holds"),
+])
+def test_sizes_the_weights_cannot_fill_are_refused_before_allocating(kind, size, says, copy, tmp_path):
+    """embedding_dim edited up (review item 7): refused from config and safetensors headers, in a capped process."""
+    import resource
+
+    folder = copy(kind)
+    edit_config(folder, lambda c: c["hyperparameters"].update(embedding_dim=size))
+    out = out_for(kind, tmp_path)
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+    done = subprocess.run([*synth_cmd(), "generate", str(folder), "--rows", "5", "--out", str(out)], capture_output=True,
+                          text=True, env=synth_env(), timeout=120, stdin=subprocess.DEVNULL, preexec_fn=cap)
+    from tests.hostile.conftest import Outcome
+
+    assert_refused(Outcome(done.returncode, done.stdout, done.stderr), tmp_path, out,
+                   "config.json", "embedding_dim", says, "damaged")
 
 
 # -- edited or crafted config.json (items 6 and 8) -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from synth import catalog
 from synth.data import fingerprint, load_table, split_holdout
 from synth.models import build_generator
 from synth.models.checkpoint import CURRENT, STATE_NAME, latest, read_state
-from synth.resume import checkpoint_folder, training_checkpoint
+from synth.resume import checkpoint_folder, training_checkpoint, training_fingerprint
 from synth.spec import load_spec
 from tests.conftest import ADULT_COLUMNS, ROOT
 from tests.hostile.conftest import SYNTH, leftovers, synth_env
@@ -75,6 +75,13 @@ def interrupt_training(spec_path: Path, after: int = 1) -> Path:
         build_generator(spec.generator.kind, spec.generator.hyperparameters(), device="cpu", seed=spec.seed,
                         verbose=False).fit(train, checkpoint=checkpoint)
     return checkpoint.folder
+
+
+def run_folder(spec_path: Path) -> Path:
+    """The checkpoint folder of the spec's run on the CPU: `<name>/<run key>` (`synth.resume`)."""
+    spec = load_spec(spec_path)
+    train, _ = split_holdout(load_table(spec.source), spec.holdout_fraction, spec.seed)
+    return checkpoint_folder(spec, training_fingerprint(spec, train, fingerprint(spec.source.path), "cpu"))
 
 
 def nothing_published(root: Path) -> None:
@@ -137,6 +144,19 @@ def test_a_corrupt_checkpoint_is_one_line(cli, source, tmp_path):
     nothing_published(tmp_path / "published")
 
 
+def test_a_linked_checkpoint_area_is_refused_and_left_alone(cli, source, tmp_path):
+    """Review item 6: a `.runs` that links out of the catalog root is never followed (rmtree would delete there)."""
+    spec = write_spec(tmp_path, source)
+    folder = interrupt_training(spec)
+    root = tmp_path / "published"
+    outside = tmp_path / "elsewhere"
+    os.rename(root / ".runs", outside)
+    (root / ".runs").symlink_to(outside, target_is_directory=True)
+    cli("run", spec, "--resume").one_line_error(2, ".runs", "a symbolic link in the catalog's checkpoint area", "remove the link")
+    assert latest(outside / folder.relative_to(root / ".runs")) is not None
+    assert catalog.versions_of(root, "resumable") == []
+
+
 def test_resume_takes_one_spec(cli, source, tmp_path):
     spec = write_spec(tmp_path, source)
     other = tmp_path / "other.yaml"
@@ -152,19 +172,20 @@ def test_ctrl_c_while_training_then_resume_publishes_the_uninterrupted_model(sou
                       checkpoint={"every_minutes": 60, "every_epochs": 10})
     root = tmp_path / "published"
     env = synth_env(OMP_NUM_THREADS="1", SYNTH_PREFECT_SERVER_IDLE="10")
-    folder = checkpoint_folder(load_spec(spec))
+    folder = checkpoint_folder(load_spec(spec))  # the name's folder; this run's checkpoints are in `run` below it
+    run = run_folder(spec)
 
     # 1. a run, Ctrl-C (SIGINT to its process group, as a terminal sends it) once a checkpoint exists
     with open(tmp_path / "first.err", "w") as err:
         first = subprocess.Popen([*SYNTH, "run", spec], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 240
-        while latest(folder) is None and first.poll() is None and time.monotonic() < deadline:
+        while latest(run) is None and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert first.poll() is None, f"the run ended before its first checkpoint:\n{(tmp_path / 'first.err').read_text()}"
         os.killpg(first.pid, signal.SIGINT)
         assert first.wait(timeout=60) == 130
-    saved = read_state(latest(folder))["epoch"]
+    saved = read_state(latest(run))["epoch"]
     assert 10 <= saved < epochs, saved
     nothing_published(root)
 

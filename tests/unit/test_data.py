@@ -153,6 +153,33 @@ def test_trailing_separator_on_every_line_is_accepted(tmp_path):
     assert list(table.columns) == ["a", "b"] and len(table) == 2
 
 
+def test_trailing_separator_on_the_header_and_every_line_is_dropped(tmp_path):
+    """Excel and database exports end every line, the header too, in the separator (issue 13, review item 9)."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c,\n1,2,3,\n4,5,6,\n")
+    table = load_table(SourceSpec(path=path))
+    assert table.to_dict("list") == {"a": [1, 4], "b": [2, 5], "c": [3, 6]}
+    assert load_table(SourceSpec(path=path, columns=["c", "a"])).to_dict("list") == {"c": [3, 6], "a": [1, 4]}
+
+
+@pytest.mark.parametrize("body, found", [("1,2,3,\n4,5,6,x\n", "line 3 has the value 'x'"),
+                                         ("1,2,3,\n4,5,6\n", "line 3 has 3 fields, not 4")])
+def test_trailing_separator_on_the_header_only_is_named(tmp_path, body, found):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c,\n" + body)
+    with pytest.raises(DataError, match=f"t.csv: the header ends in a trailing separator .*{found}"):
+        load_table(SourceSpec(path=path))
+
+
+def test_cell_larger_than_the_csv_module_default_limit(tmp_path):
+    """csv.reader's default field_size_limit is 131072 characters; pandas reads any cell (review item 8)."""
+    path = tmp_path / "t.csv"
+    big = "x" * 200_000
+    path.write_text(f"a,b\n1,{big}\n2,y\n")
+    table = load_table(SourceSpec(path=path))
+    assert table["b"].str.len().tolist() == [200_000, 1]
+
+
 def test_skip_rows_blank_lines_bom_and_gzip(tmp_path):
     path = tmp_path / "t.csv.gz"
     path.write_bytes(gzip.compress("\ufeffa title line, with, commas\nx,y\n\n1, p\n   \n2, q\n".encode("utf-8")))

@@ -220,6 +220,47 @@ def test_check_resume_accepts_the_same_run_and_names_each_change(tmp_path):
     assert not (tmp_path / "catalog" / ".runs" / "checkpoints").exists()
 
 
+def test_two_runs_of_one_name_keep_their_own_checkpoints(tmp_path):
+    """Review item 6: a finishing run removes its own checkpoints, never those of another run of the same name."""
+    from synth.data import load_table
+
+    spec, other = _spec(tmp_path), _spec(tmp_path, seed=1)
+    table = _interrupted_run(spec, tmp_path)
+    _interrupted_run(other, tmp_path)
+    runs = sorted(checkpoint_folder(spec).iterdir())
+    assert len(runs) == 2 and all(latest(run) is not None for run in runs)
+    discard_checkpoints(other)
+    assert [latest(run) is not None for run in checkpoint_folder(spec).iterdir()] == [True]
+    assert check_resume(spec, table, "spec.yaml", "cpu").startswith("resuming resumable after epoch 1 of 3")
+    with pytest.raises(SpecError, match="cannot resume: .*seed: 0 → 1"):  # the other's is gone: compared with this one
+        check_resume(other, load_table(other.source), "spec.yaml", "cpu")
+    discard_checkpoints(spec)
+    assert not (tmp_path / "catalog" / ".runs" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("linked", [".runs", ".runs/checkpoints", ".runs/checkpoints/resumable"])
+def test_a_link_in_the_checkpoint_area_is_refused_and_nothing_outside_is_removed(tmp_path, linked):
+    """Review item 6: rmtree through a linked `.runs` (or below) would delete outside the catalog root."""
+    from synth.errors import CatalogError
+
+    spec = _spec(tmp_path)
+    _interrupted_run(spec, tmp_path)
+    (tmp_path / "catalog" / ".runs" / "checkpoints" / "resumable").rename(tmp_path / "saved")
+    outside = tmp_path / "outside"
+    (outside / ".runs" / "checkpoints" / "resumable").mkdir(parents=True)
+    os.rename(tmp_path / "saved", outside / ".runs" / "checkpoints" / "resumable" / "keep")
+    target = tmp_path / "catalog" / linked
+    if target.exists():
+        os.rename(target, tmp_path / "moved")
+    target.symlink_to(outside / linked, target_is_directory=True)
+    with pytest.raises(CatalogError, match=f"{linked}: a symbolic link in the catalog's checkpoint area"):
+        discard_checkpoints(spec)
+    with pytest.raises(CatalogError, match="a symbolic link"):
+        training_checkpoint(spec, mixed_table(10), "s" * 64, "cpu")
+    kept = list((outside / ".runs" / "checkpoints" / "resumable" / "keep").iterdir())
+    assert len(kept) == 1 and latest(kept[0]) is not None
+
+
 @pytest.mark.parametrize("changes, named", [
     ({"generator": {"kind": "gaussian_copula"}}, "generator.kind gaussian_copula fits in one pass"),
     ({"checkpoint": None}, "checkpoint: null turns checkpoints off"),
