@@ -113,7 +113,7 @@ def validate_images(train: ImageSet, holdout: ImageSet, test: ImageSet | None, s
     return report
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io_only, cache_policy=NO_CACHE)
 def publish_images(spec: PipelineSpec, synthetic: ImageSet, model, report: GateReport, card: dict[str, Any],
                    evidence: Path) -> Path:
     layout = evidence / "layout"

@@ -139,7 +139,7 @@ def validate(
     return report
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io_only, cache_policy=NO_CACHE)
 def publish(
     spec: PipelineSpec, synthetic: pd.DataFrame, model, report: GateReport, card: dict[str, Any], evidence: Path
 ) -> Path:
@@ -229,13 +229,12 @@ def _record_run(spec: PipelineSpec, card: dict[str, Any], folder: Path | None) -
 
     from synth.resume import discard_checkpoints
 
-    discard_checkpoints(spec)
-
     try:
+        discard_checkpoints(spec)
         catalog.record_run(spec.publish.root or get_settings().catalog_root, spec.name, card,
                            folder.name if folder else None, run_id=flow_run.id)
-    except OSError as error:  # the log is a convenience: losing a line must not fail a run that published
-        get_run_logger().warning("Could not log the run in the catalog's runs log: %s", error)
+    except (OSError, SynthError) as error:  # a convenience: losing a log line must not fail a run that published
+        get_run_logger().warning("Could not log the run in the catalog's runs log or remove its checkpoints: %s", error)
 
 
 def _gate_artifact(spec: PipelineSpec, report: GateReport, folder: Path | None) -> None:

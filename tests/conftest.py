@@ -24,10 +24,16 @@ ADULT_COLUMNS = [
 ]
 
 
+#: Hostile-input files whose cases run whole `synth` processes (signals, concurrency, the shared Prefect
+#: server, resumed training, gate memory in a child process): with tests/integration, the `slow` tier.
+SLOW_HOSTILE_FILES = {"test_runs.py", "test_server.py", "test_resume.py", "test_gate_limits.py"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Whole pipelines (tests/integration) are the `slow` tier: `make test-fast` runs everything else."""
+    """Whole pipelines and whole-process fault cases are the `slow` tier: `make test-fast` runs everything else."""
     for item in items:
-        if "integration" in item.path.parts:
+        parts = item.path.parts
+        if "integration" in parts or ("hostile" in parts and item.path.name in SLOW_HOSTILE_FILES):
             item.add_marker(pytest.mark.slow)
 
 

@@ -76,9 +76,23 @@ def synth_process():
     return run
 
 
+#: Names of the work files and folders synth writes and must remove: catalog staging, prune's hidden
+#: versions, LATEST/CURRENT temporaries, the root probe, and `synth generate`'s partial outputs.
+WORK_PREFIXES = (".incoming-", ".pruning-", ".LATEST-", ".CURRENT-", ".probe-")
+
+
 def leftovers(folder: Path) -> list[str]:
-    """Everything under `folder` that a failed or interrupted run must not leave: staging and partial files."""
-    if not Path(folder).exists():
-        return []
-    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*")
-                  if p.name.startswith((".incoming-", ".pruning-")) or p.name.endswith(".partial"))
+    """Everything under `folder` (and real-data evidence in the temp folder) that a finished run must not leave.
+
+    Staging and partial files, anything inside the catalog's `.staging/` evidence area, and the
+    `/tmp/synth-evidence-*` folders older code used. Checkpoints (`.runs/checkpoints/`) are not
+    leftovers: an interrupted run keeps them for `--resume` on purpose.
+    """
+    import tempfile
+
+    found = []
+    if Path(folder).exists():
+        found = [str(p.relative_to(folder)) for p in Path(folder).rglob("*")
+                 if p.name.startswith(WORK_PREFIXES) or p.name.endswith(".partial") or ".staging" in p.parent.parts]
+    found += [str(p) for p in Path(tempfile.gettempdir()).glob("synth-evidence-*")]
+    return sorted(found)

@@ -60,6 +60,7 @@ def test_training_images_offered_as_synthetic_fail_memorisation(digits):
     assert len(report.details["memorisation"]["flagged"]) == 32  # the closest ones, kept for the report
 
 
+@pytest.mark.slow
 def test_shuffled_labels_fail_label_faithfulness(digits):
     fresh = digits[2]
     shuffled = ImageSet(fresh.images, np.random.default_rng(0).permutation(fresh.labels), fresh.class_names)
