@@ -191,6 +191,29 @@ def test_kill_9_leaves_staging_that_the_next_run_removes(source, home, tmp_path)
     assert leftovers(root) == [] and not (root / ".staging").exists()
 
 
+@pytest.mark.parametrize("line", ["Beginning flow run", "Training gaussian_copula", "Published "])
+def test_kill_9_at_any_other_stage_then_the_next_run_publishes_cleanly(line, source, home, tmp_path):
+    """kill -9 while loading, training, or just after the publish: never a partial version, and the next run is clean."""
+    root = tmp_path / "published"
+    run = Run(source, root, home, tmp_path)
+    run.wait_for(line)
+    run.signal_group(signal.SIGKILL)
+    assert run.finish().code == -signal.SIGKILL
+    before = catalog.versions_of(root, NAME)
+    if line == "Published ":  # killed after the commit: the version is complete and LATEST points at it
+        assert before == ["v1"] and catalog.latest_version(root, NAME) == "v1"
+        assert catalog.load(NAME, root=root).shape == (150, 15)
+    else:
+        assert before == [] and not (root / NAME / catalog.LATEST).exists()
+
+    outcome = Run(source, root, home, tmp_path).finish()
+    assert outcome.code == 0, outcome.err
+    version = f"v{len(before) + 1}"
+    assert outcome.out.strip() == f"published {NAME} {version} to {root / NAME / version}"
+    assert catalog.latest_version(root, NAME) == version
+    assert leftovers(root) == [] and not (root / ".staging").exists()
+
+
 def test_four_concurrent_runs_publish_distinct_versions(source, home, tmp_path):
     root = tmp_path / "published"
     runs = [Run(source, root, home, tmp_path) for _ in range(4)]
