@@ -30,6 +30,7 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 _received: list[int] = []  # signal numbers, in order; the first decides the exit code
 _committed: list[str] = []  # what the run made permanent ("published adult v3 to ..."), for the interrupt message
+_installed = 0  # how many `install()`s are active: outside any, a signal `deferred()` recorded is forgotten once raised
 
 
 class Interrupted(KeyboardInterrupt):
@@ -64,15 +65,20 @@ def install() -> dict:
     """
     if threading.current_thread() is not threading.main_thread():
         return {}
+    global _installed
     _received.clear()  # a new run in this process (the tests call the CLI in-process)
     _committed.clear()
+    _installed += 1
     return {signum: signal.signal(signum, _raise) for signum in EXIT_CODES}
 
 
 def restore(previous: dict) -> None:
     """Put back the handlers `install()` replaced; the run's interrupt is reported, no longer pending."""
+    global _installed
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+    if previous:
+        _installed = max(0, _installed - 1)
     _received.clear()
 
 
@@ -121,4 +127,9 @@ def deferred() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    check()
+    try:
+        check()
+    finally:
+        if not _installed:  # a notebook or script, not `synth run`: this interrupt is reported now, not pending for
+            _received.clear()  # every later publish in the process
+

@@ -72,6 +72,12 @@ def _execute(args: argparse.Namespace) -> int:
 
     for spec in specs:
         check_publishable(spec.publish.root, spec.name)
+    # 3. evidence (real-data reports) that killed runs left in a root's .staging/ goes now, not after this training
+    from flows.staging import remove_stale
+    from synth.catalog import root_folder
+
+    for root in {root_folder(spec.publish.root) for spec in specs}:
+        remove_stale(root)
     if len(specs) > 1:
         _check_many(args, specs)
         return _with_prefect(_run_many, args, specs)

@@ -604,3 +604,23 @@ def test_prune_cannot_be_redirected_by_swapping_the_dataset_folder(catalog_root,
         assert catalog.versions_of(catalog_root, "demo-moved") == ["v3"]
         assert leftovers(catalog_root / "demo-moved") == []
     assert catalog.versions_of(catalog_root, "b") == ["v1", "v2", "v3"] and leftovers(catalog_root / "b") == []
+
+
+def _staged(root: Path, name: str, token: str) -> Path:
+    """A gate-evidence staging folder as a run makes it, owned by the process `token` on this host."""
+    import socket
+
+    folder = root / ".staging" / name
+    folder.mkdir(parents=True)
+    (folder / "owner").write_text(f"{socket.gethostname()} {token}")
+    (folder / "report.html").write_text("real-data evidence")
+    return folder
+
+
+def test_prune_removes_the_evidence_a_killed_run_left_and_keeps_a_live_runs(cli, catalog_root):
+    from flows.local_server import process_token
+
+    dead = _staged(catalog_root, "demo-999999999-x", "999999999:1")
+    live = _staged(catalog_root, f"demo-{os.getpid()}-y", process_token())
+    cli("prune", "demo", "--keep", "5", "--root", catalog_root)
+    assert not dead.exists() and live.is_dir()
