@@ -19,11 +19,16 @@ killed it under a flow that carried on). Instead:
   remained for `SYNTH_PREFECT_SERVER_IDLE` seconds (default 120), so runs
   that were killed with -9 leave no server behind for longer than that.
 - A server recorded in `server.json` that is dead, or alive but not
-  answering within the wait, is replaced by the next run.
+  answering within the wait, is replaced by the next run; one that is not
+  answering while other runs hold live leases is left to them (the new run
+  fails with one line instead of killing it under them).
 
 Everything that reads or changes `server.json` or the leases holds the lock,
-so concurrent runs share one server safely. A user who sets PREFECT_API_URL
-(e.g. to `synth server`) gets exactly that server; nothing is started.
+so concurrent runs share one server safely; a run waits for the lock at
+most twice the wait plus 10 s (a run suspended with Ctrl-Z while holding it
+blocks no one forever), and the server's idle watcher never waits for it.
+A user who sets PREFECT_API_URL (e.g. to `synth server`) gets exactly that
+server; nothing is started.
 
 `python -m flows.local_server STATE_DIR FD IDLE` is the server process.
 """
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,16 +71,17 @@ def process_token(pid: int | None = None) -> str:
 def token_alive(token: str) -> bool:
     """Is the process named by `process_token()` still running (and not a zombie)?"""
     pid_text, _, start = token.strip().partition(":")
+    foreign = False
     try:
         pid = int(pid_text)
         os.kill(pid, 0)
     except (ValueError, ProcessLookupError):
         return False
-    except PermissionError:  # someone else's process with that pid
-        return False
+    except PermissionError:  # the process exists, but is another user's
+        foreign = True
     stat = _stat(pid)
-    if stat is None:
-        return not Path("/proc").is_dir()  # no /proc: kill(0) is all we can know
+    if stat is None:  # no /proc (or not readable for another user's process): kill(0) is all we can know
+        return foreign or not Path("/proc").is_dir()
     return stat[0] != "Z" and (not start or stat[19] == start)
 
 
@@ -138,26 +145,53 @@ def prefect_api(wait: float, idle: float) -> Iterator[str | None]:
 @contextmanager
 def shared_server(folder: Path, wait: float, idle: float) -> Iterator[str]:
     """Lease the shared server in `folder` (starting it if none answers) for the block; yields its API URL."""
-    (folder / LEASES).mkdir(parents=True, exist_ok=True)
     lease = folder / LEASES / str(os.getpid())
-    with _locked(folder):
-        # the lease first: a server starting now, or one about to go idle, sees it under the same lock
-        lease.write_text(process_token())
-        try:
-            url = _healthy_server(folder, wait) or _start_server(folder, wait, idle)
-        except BaseException:
-            lease.unlink(missing_ok=True)
-            raise
+    try:
+        (folder / LEASES).mkdir(parents=True, exist_ok=True)
+        # another run holds the lock for at most its health wait plus its start wait
+        with _locked(folder, timeout=2 * wait + 10):
+            # the lease first: a server starting now, or one about to go idle, sees it under the same lock
+            lease.write_text(process_token())
+            try:
+                url = _healthy_server(folder, wait, lease) or _start_server(folder, wait, idle)
+            except BaseException:
+                try:
+                    lease.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                raise
+    except OSError as error:
+        raise ServerStartError(
+            f"cannot use the local Prefect server's folder {folder} ({error.strerror or error}); set PREFECT_HOME "
+            "to a writable folder, or point PREFECT_API_URL at a running server (synth server)") from None
     try:
         yield url
     finally:
         lease.unlink(missing_ok=True)
 
 
+class LockBusy(ServerStartError):
+    """The state folder's lock was not free within the time allowed."""
+
+
 @contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    with open(folder / "lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _locked(folder: Path, timeout: float) -> Iterator[None]:
+    """Hold the state folder's lock for the block; `LockBusy` if it is not free within `timeout` seconds
+    (0: one attempt), so a run suspended with Ctrl-Z while holding it cannot block every other run forever."""
+    path = folder / "lock"
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(
+                        f"the local Prefect server's lock {path} has been held by another synth run for over "
+                        f"{timeout:g} s (one suspended with Ctrl-Z?); resume or stop that run, or set "
+                        "SYNTH_PREFECT_SERVER_WAIT higher") from None
+                time.sleep(0.1)
         try:
             yield
         finally:
@@ -180,8 +214,12 @@ def _healthy(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
-def _healthy_server(folder: Path, wait: float) -> str | None:
-    """The recorded server's URL if it answers; a dead or unanswering one is stopped and forgotten."""
+def _healthy_server(folder: Path, wait: float, lease: Path) -> str | None:
+    """The recorded server's URL if it answers; a dead one is forgotten, an unanswering one stopped and forgotten.
+
+    An unanswering server that other runs (live leases besides this run's `lease`) are using is left alone:
+    `ServerStartError` instead of killing it under them.
+    """
     state = _read_state(folder)
     if state is None:
         return None
@@ -190,6 +228,12 @@ def _healthy_server(folder: Path, wait: float) -> str | None:
         if _healthy(state["url"]):
             return state["url"]
         if time.monotonic() > deadline:
+            others = _live_leases(folder, besides=lease)
+            if others:
+                raise ServerStartError(
+                    f"the shared local Prefect server at {state['url']} is not answering while {others} other "
+                    f"run{'s' if others > 1 else ''} use it; wait for them, or set SYNTH_PREFECT_SERVER_WAIT higher "
+                    f"than {wait:g} s")
             _stop(state["token"])
             break
         time.sleep(0.5)
@@ -251,10 +295,12 @@ def _start_server(folder: Path, wait: float, idle: float) -> str:
 # -- the server side ---------------------------------------------------------------------------------------------------
 
 
-def _live_leases(folder: Path) -> int:
-    """Live leases; the files of dead runs (killed with -9) are removed. Call under the lock."""
+def _live_leases(folder: Path, besides: Path | None = None) -> int:
+    """Live leases (other than `besides`); the files of dead runs (killed with -9) are removed. Call under the lock."""
     live = 0
     for lease in (folder / LEASES).glob("*"):
+        if lease == besides:
+            continue
         try:
             token = lease.read_text()
         except OSError:
@@ -271,12 +317,15 @@ def _watch_leases(server, folder: Path, idle: float, me: str) -> None:
 
     If the state folder itself is gone or broken (a temporary PREFECT_HOME
     was deleted), no run can find or lease this server any more: stop too.
+    A busy lock skips a tick (never waits); an unexpected error in a tick is
+    logged and the next tick tries again, but if no tick has succeeded for
+    `idle` seconds the server stops rather than run on unwatched.
     """
-    last_busy = time.monotonic()
-    try:
-        while not server.should_exit:
-            time.sleep(min(1.0, idle / 4))
-            with _locked(folder):
+    last_busy = last_ok = time.monotonic()
+    while not server.should_exit:
+        time.sleep(min(1.0, idle / 4))
+        try:
+            with _locked(folder, timeout=0):
                 if _live_leases(folder):
                     last_busy = time.monotonic()
                 elif time.monotonic() - last_busy >= idle:
@@ -284,8 +333,16 @@ def _watch_leases(server, folder: Path, idle: float, me: str) -> None:
                     if state and state["token"] == me:  # forget it first: no run can lease a server on its way out
                         (folder / STATE).unlink(missing_ok=True)
                     server.should_exit = True
-    except OSError:
-        server.should_exit = True
+            last_ok = time.monotonic()
+        except LockBusy:  # a run is starting or checking the server: judge on the next tick
+            continue
+        except OSError:
+            server.should_exit = True
+        except Exception:
+            traceback.print_exc()
+            if time.monotonic() - last_ok >= idle:
+                print("synth: the lease watcher keeps failing; stopping the server", file=sys.stderr, flush=True)
+                server.should_exit = True
 
 
 def serve(folder: Path, fd: int, idle: float) -> None:
@@ -299,11 +356,11 @@ def serve(folder: Path, fd: int, idle: float) -> None:
     watcher.start()
     server.run(sockets=[listener])
     try:
-        with _locked(folder):  # stopped for another reason (a signal): forget it unless a successor took over
+        with _locked(folder, timeout=10):  # stopped otherwise (a signal): forget it unless a successor took over
             state = _read_state(folder)
             if state and state["token"] == process_token():
                 (folder / STATE).unlink(missing_ok=True)
-    except OSError:  # the state folder is gone: nothing to forget
+    except (OSError, LockBusy):  # the state folder is gone, or the lock stays busy: runs forget a dead server anyway
         pass
 
 

@@ -42,6 +42,8 @@ def _owner() -> str:
 def remove_stale(root: Path) -> list[Path]:
     """Remove staging folders under `root` whose run is no longer alive; returns what was removed."""
     removed = []
+    if (Path(root) / STAGING).is_symlink():  # never follow a link out of the catalog root to delete there
+        return removed
     for folder in sorted((Path(root) / STAGING).glob("*")):
         try:
             host, _, token = (folder / OWNER).read_text().partition(" ")
@@ -77,15 +79,18 @@ def evidence_folder(root: Path, name: str) -> Iterator[Path]:
     except OSError as error:
         raise CatalogError(f"publish root {root}: cannot create a staging folder in it ({error.strerror}); "
                            "make it a writable folder or set publish.root / SYNTH_CATALOG_ROOT to one") from None
-    previous_tmp = tempfile.tempdir
+    previous_tmp, own_tmp = tempfile.tempdir, str(folder / "tmp")
     try:
         (folder / OWNER).write_text(_owner())
         # libraries' temporary files during the gate and publish (GX's docs site, Dask's spill) stay here too
         (folder / "tmp").mkdir()
-        tempfile.tempdir = str(folder / "tmp")
+        tempfile.tempdir = own_tmp
         yield folder
     finally:
-        tempfile.tempdir = previous_tmp
+        # only if it is still ours (a pipeline started meanwhile in this process set its own, and restores it),
+        # and never back to a folder that is gone (an enclosing pipeline's, which ended first): then the default
+        if tempfile.tempdir == own_tmp:
+            tempfile.tempdir = previous_tmp if previous_tmp is None or Path(previous_tmp).is_dir() else None
         shutil.rmtree(folder, ignore_errors=True)
         try:
             base.rmdir()  # only when empty: no other run is staging here

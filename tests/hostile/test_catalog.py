@@ -624,3 +624,10 @@ def test_prune_removes_the_evidence_a_killed_run_left_and_keeps_a_live_runs(cli,
     live = _staged(catalog_root, f"demo-{os.getpid()}-y", process_token())
     cli("prune", "demo", "--keep", "5", "--root", catalog_root)
     assert not dead.exists() and live.is_dir()
+
+
+def test_a_staging_area_linked_outside_the_root_is_never_cleaned(cli, catalog_root, tmp_path):
+    victim = _staged(tmp_path, "elsewhere-run", "999999999:1")  # a dead run's folder, but outside the root
+    (catalog_root / ".staging").symlink_to(victim.parent, target_is_directory=True)
+    cli("prune", "demo", "--keep", "5", "--root", catalog_root)
+    assert (victim / "report.html").is_file()

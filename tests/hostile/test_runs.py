@@ -351,3 +351,178 @@ def test_the_server_stops_when_its_state_folder_is_deleted(tmp_path):
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.5)
     assert not _alive(pid), "the server outlived its state folder"
+
+
+# -- the shared server's state folder, unit-level: no server is started --------------------------------------------
+
+
+def _sleeper() -> subprocess.Popen:
+    """A live process standing in for a server that does not answer (its own session, as a server's)."""
+    return subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+
+def _record_server(folder: Path, process: subprocess.Popen) -> None:
+    from flows.local_server import process_token
+
+    (folder / "leases").mkdir(parents=True, exist_ok=True)
+    # nothing listens on port 9 on a test machine: every /health probe is refused at once
+    state = {"token": process_token(process.pid), "url": "http://127.0.0.1:9/api"}
+    (folder / "server.json").write_text(json.dumps(state))
+
+
+def test_an_unanswering_server_that_other_runs_use_is_not_killed(tmp_path):
+    from flows.local_server import ServerStartError, process_token, shared_server
+
+    folder = tmp_path / "synth-server"
+    server = _sleeper()
+    try:
+        _record_server(folder, server)
+        (folder / "leases" / "other-run").write_text(process_token())  # a live run using the server
+        with pytest.raises(ServerStartError, match=r"at http://127.0.0.1:9/api is not answering while 1 other run "):
+            with shared_server(folder, wait=0.5, idle=60):
+                pass
+        assert server.poll() is None, "the server was killed under a run that uses it"
+        assert _server_state(tmp_path)["token"] == process_token(server.pid)
+        assert sorted(p.name for p in (folder / "leases").iterdir()) == ["other-run"]  # this run's lease is gone
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_an_unanswering_server_that_no_run_uses_is_stopped(tmp_path):
+    from flows.local_server import _healthy_server
+
+    folder = tmp_path / "synth-server"
+    server = _sleeper()
+    try:
+        _record_server(folder, server)
+        (folder / "leases" / "dead-run").write_text("999999999:")  # a run killed with -9: not a user
+        lease = folder / "leases" / str(os.getpid())
+        lease.write_text("this run")
+        assert _healthy_server(folder, 0.5, lease) is None
+        assert server.wait(timeout=10) == -signal.SIGKILL
+        assert _server_state(tmp_path) is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_another_users_process_is_alive(monkeypatch):
+    from flows import local_server
+
+    def kill(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(local_server.os, "kill", kill)
+    assert local_server.token_alive(local_server.process_token())
+    monkeypatch.setattr(local_server, "_stat", lambda pid: None)  # /proc hides other users' processes
+    assert local_server.token_alive(local_server.process_token())
+
+
+def test_a_held_server_lock_times_out_with_one_line(tmp_path):
+    import fcntl
+
+    from flows.local_server import ServerStartError, _locked
+
+    (tmp_path / "lock").touch()
+    with open(tmp_path / "lock", "a") as holder:  # a run suspended with Ctrl-Z while holding the lock
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(ServerStartError, match=f"lock {re.escape(str(tmp_path / 'lock'))} has been held"):
+            with _locked(tmp_path, timeout=0.5):
+                pass
+        assert time.monotonic() - started < 5
+    with _locked(tmp_path, timeout=0.5):  # free again
+        pass
+
+
+class _FakeServer:
+    should_exit = False
+
+
+def _watch(folder: Path, idle: float) -> tuple[_FakeServer, "threading.Thread"]:
+    import threading
+
+    from flows.local_server import _watch_leases, process_token
+
+    server = _FakeServer()
+    watcher = threading.Thread(target=_watch_leases, args=(server, folder, idle, process_token()), daemon=True)
+    watcher.start()
+    return server, watcher
+
+
+def _stops(server: _FakeServer, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not server.should_exit:
+        time.sleep(0.05)
+    return server.should_exit
+
+
+def test_the_idle_watcher_skips_a_held_lock_instead_of_blocking(tmp_path):
+    import fcntl
+
+    (tmp_path / "leases").mkdir()
+    with open(tmp_path / "lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        server, watcher = _watch(tmp_path, idle=0.4)
+        time.sleep(1.0)  # idle has passed, but it cannot judge the leases without the lock
+        assert not server.should_exit and watcher.is_alive()
+    assert _stops(server, within=5)  # lock released: the next tick sees no lease and stops it
+    watcher.join(5)
+    assert not watcher.is_alive()
+
+
+def test_the_idle_watcher_survives_an_unexpected_error(tmp_path, monkeypatch, capfd):
+    from flows import local_server
+
+    (tmp_path / "leases").mkdir()
+    real, calls = local_server._live_leases, []
+
+    def flaky(folder, besides=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("one bad tick")
+        return real(folder, besides)
+
+    monkeypatch.setattr(local_server, "_live_leases", flaky)
+    server, watcher = _watch(tmp_path, idle=2.0)
+    assert _stops(server, within=10)
+    watcher.join(5)
+    assert len(calls) > 1  # it went on after the error
+    assert "one bad tick" in capfd.readouterr().err
+
+
+def test_an_unusable_state_folder_is_one_line(tmp_path):
+    from flows.local_server import ServerStartError, shared_server
+
+    (tmp_path / "home").write_text("a file where PREFECT_HOME should be a folder")
+    folder = tmp_path / "home" / "synth-server"
+    with pytest.raises(ServerStartError, match=r"folder .*synth-server .*set PREFECT_HOME") as caught:
+        with shared_server(folder, wait=1, idle=60):
+            pass
+    assert "\n" not in str(caught.value)
+
+
+# -- the staging folder's redirect of tempfile ---------------------------------------------------------------------
+
+
+def test_staging_restores_tempdir_only_while_it_is_its_own(tmp_path, monkeypatch):
+    import tempfile
+
+    from flows.staging import evidence_folder
+
+    before = tmp_path / "before"
+    before.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(before))
+    with evidence_folder(tmp_path / "root", "one") as folder:
+        assert tempfile.tempdir == str(folder / "tmp")
+    assert tempfile.tempdir == str(before)  # the simple case: back to what it was
+
+    # two pipelines in one process, the first ending first: neither leaves tempdir at a deleted folder
+    outer, inner = evidence_folder(tmp_path / "root", "outer"), evidence_folder(tmp_path / "root", "inner")
+    outer.__enter__()
+    inner_folder = inner.__enter__()
+    outer.__exit__(None, None, None)
+    assert tempfile.tempdir == str(inner_folder / "tmp")  # not taken from under the running one
+    inner.__exit__(None, None, None)
+    assert tempfile.tempdir is None  # its previous value, outer's folder, is gone: the default
