@@ -134,12 +134,12 @@ def _write_markdown() -> None:
         "compute the card records (load, train, sample, validate): Python start-up, imports, reaching a",
         "Prefect server, the flow and task runs, publishing. To flow start = from the process start to Prefect's",
         "\"Beginning flow run\" line (imports, the spec and data checks, and reaching a Prefect server).",
-        "The machine's 2 cores were shared with other engineers' jobs (see the load averages: 7 to 13 on 2",
-        "cores), so the absolute seconds are inflated and noisy. What holds: before, each run started its own",
-        "temporary Prefect server and most missed Prefect's 20 s start-up limit (1 of 6 runs published, none of",
-        "the 4 concurrent ones); after, the first run starts the shared server (after's sequential 1, the only",
-        "cold start) and every later run reuses it: 6 of 6 published, the 4 concurrent ones as distinct versions,",
-        "and a warm run reaches its flow in about 6 s instead of about 28 s.", "",
+        "Both labels below were run back to back on a quiet machine (load averages in each heading). Before,",
+        "each run started its own temporary Prefect server, which must answer within Prefect's 20 s; a busy",
+        "machine makes it miss (earlier the same day, at load average 7 to 13 from other jobs: 1 of 6 runs",
+        "published, none of 4 concurrent). After, the first run starts the shared server (after's sequential 1,",
+        "the only cold start) and every later run reuses it. Compare the columns side by side, not with",
+        "other days: seconds drift with the machine's load.", "",
     ]
     results = [json.loads(path.read_text()) for path in RESULTS.glob("load_*.json")]
     results.sort(key=lambda r: (r["label"] != "before", r["label"]))
