@@ -19,6 +19,7 @@ import hashlib
 import io
 import math
 import sys
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -351,12 +352,37 @@ def _first_out_of_range(values: np.ndarray) -> Problem | None:
     return position, f"a number beyond ±{MAX_ABS_VALUE:g} ({value:g})", _HUGE
 
 
+class RecodeWarning(UserWarning):
+    """A `source.recode` mapping matched no value of its column (most likely keys written unlike the file's values)."""
+
+
+def _recode_key(value: Any) -> str:
+    """How a value is matched against `source.recode` keys: YAML reads `1:` as an int and `"1":` as a string, and
+    a column may hold either, so both sides compare as text, with integer-valued floats written as integers."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        return _recode_key(value.item())
+    return str(value).strip()
+
+
 def _recode(table: pd.DataFrame, source: SourceSpec, path: Path) -> pd.DataFrame:
+    """Replace values as `source.recode` says, keys matched as they appear in the file (ints or text)."""
     for column, mapping in source.recode.items():
         if column not in table.columns:
             raise DataError(f"{path}: source.recode names column {cut(column)!r}, which is not in the table; "
                             f"columns: {column_names(list(table.columns))}")
-        table[column] = table[column].replace(mapping)
+        wanted = {_recode_key(key): new for key, new in mapping.items()}
+        present = table[column].dropna().unique()
+        replace = {value: wanted[_recode_key(value)] for value in present if _recode_key(value) in wanted}
+        if not replace:
+            seen = ", ".join(repr(cut(v, 40)) for v in present[:5].tolist()) or "only missing values"
+            keys = ", ".join(repr(k) for k in list(mapping)[:5])
+            warnings.warn(RecodeWarning(
+                f"{path}: source.recode for column {cut(column)!r} matched no value (keys {keys}; the column holds "
+                f"e.g. {seen}); write the keys as the values appear in the file"), stacklevel=2)
+            continue
+        table[column] = table[column].replace(replace)
     return table
 
 

@@ -184,7 +184,8 @@ class SourceSpec(_Strict):
     #: CSV only: lines to skip before the header/data (adult.test has one).
     skip_rows: int = Field(default=0, ge=0)
     #: Replace values per column after loading, e.g. {income: {"<=50K.": "<=50K"}}.
-    recode: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Keys are matched as the values appear in the file: `0: no` and `"0": no` both match a column of 0/1.
+    recode: dict[str, dict[str | int | float | bool, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _columns_when_headerless(self) -> "SourceSpec":

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.data import fingerprint, load_table, split_holdout
+from synth.data import RecodeWarning, fingerprint, load_table, split_holdout
 from synth.errors import DataError
 from synth.spec import SourceSpec
 from tests.conftest import ADULT_COLUMNS, ROOT, SHARED_DATA
@@ -89,6 +89,30 @@ def test_recode_of_unknown_column(tmp_path):
     path.write_text("a\n1\n")
     with pytest.raises(DataError, match="recode names column 'z'"):
         load_table(SourceSpec(path=path, recode={"z": {"1": "2"}}))
+
+
+@pytest.mark.parametrize("key", [0, "0", 0.0])
+def test_recode_matches_keys_as_they_appear_in_the_file(tmp_path, key):
+    # a 0/1 integer target read from a CSV: YAML `0:` (int), `"0":` (text) and `0.0:` all name the value 0
+    path = tmp_path / "t.csv"
+    path.write_text("churn,x\n0,a\n1,b\n0,c\n")
+    table = load_table(SourceSpec.model_validate({"path": path, "recode": {"churn": {key: "no", 1: "yes"}}}))
+    assert table["churn"].tolist() == ["no", "yes", "no"]
+
+
+def test_recode_of_text_keys_on_a_text_column_keeps_other_values(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("income\n<=50K.\n>50K\n\n")
+    table = load_table(SourceSpec(path=path, recode={"income": {"<=50K.": "<=50K"}}))
+    assert table["income"].tolist()[:2] == ["<=50K", ">50K"]
+
+
+def test_recode_that_matches_nothing_says_so(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("churn\nYes\nNo\n")
+    with pytest.warns(RecodeWarning, match=r"t\.csv: source.recode for column 'churn' matched no value .*'Yes'"):
+        table = load_table(SourceSpec(path=path, recode={"churn": {"yes": 1, "no": 0}}))
+    assert table["churn"].tolist() == ["Yes", "No"]
 
 
 def test_holdout_is_disjoint_seeded_and_sized(adult):
