@@ -10,8 +10,10 @@ Every rule is stated next to its threshold below and decided from the values alo
 - missing markers: a token that is not a number (no digit, at most 12 characters, at most 3 such tokens) in
   an otherwise numeric text column, or a token made only of "?" in any text column, means "missing"; the
   column is then read as numbers with nulls (pandas already reads "", " ", "NA", "null", "None" ... as missing).
-- identifier: integers, or text whose values mostly hold no space, that are unique per row (at least
-  `ID_MIN_ROWS` values); or near-unique: text with more than `MAX_CATEGORIES` distinct values making up at
+- identifier: text whose values mostly hold no space, unique per row (at least `ID_MIN_ROWS` values); integers
+  unique per row that also grow with the row position, fill their range densely (span at most `ID_DENSE_RANGE`
+  times their count: row numbers, shuffled or not) or are all `ID_FIXED_WIDTH`+ digits wide (a quantity that
+  happens to be unique in a small table is none of these); or near-unique: text with more than `MAX_CATEGORIES` distinct values making up at
   least `ID_NEAR_UNIQUE` of its values, or integers with that share distinct that grow with the row position
   (rank correlation at least `ID_ORDER_CORRELATION`: numbers handed out over time, such as patient numbers,
   where a quantity is unrelated to the row order).
@@ -74,6 +76,10 @@ PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
 ID_MIN_ROWS = 50
 ID_NEAR_UNIQUE = 0.5
 ID_ORDER_CORRELATION = 0.5
+#: Unique integers spanning at most this many times their count are dense (row numbers, shuffled or not) ...
+ID_DENSE_RANGE = 2.0
+#: ... and unique integers all this many digits wide or wider are fixed-width codes.
+ID_FIXED_WIDTH = 5
 #: Categories the generators keep per column by default (`generator.max_categories`).
 MAX_CATEGORIES = 100
 #: Integer-valued columns with at most this many distinct values are discrete (codes, counts; a month's days fit).
@@ -455,11 +461,13 @@ def _profile_numeric(base: dict[str, Any], lead: str, column: pd.Series, present
     base = {**base, "distinct": distinct, "low": low, "high": high, "bounds": public_bounds(low, high)}
     span = f"{_num(low)} to {_num(high)}"
     if integral and n >= ID_MIN_ROWS and distinct == n:
-        return ColumnProfile(**base, kind="identifier", keep=False,
-                             evidence=_join(lead, f"integers, every value distinct ({_count(n, 'row')}, {span})"),
-                             action="left out: unique per row, so an identifier (a row number or key), not a quantity",
-                             todo=["identifier: today's generators cannot make fresh ids; number the synthetic rows "
-                                   "yourself if you need one"])
+        why = _unique_integers_are_ids(column, values)
+        if why:
+            return ColumnProfile(**base, kind="identifier", keep=False,
+                                 evidence=_join(lead, f"integers, every value distinct ({_count(n, 'row')}, {span}), "
+                                                      f"{why}"),
+                                 action="not learned: unique per row, so an identifier (a row number or key), not a "
+                                        "quantity; synthetic rows get fresh keys")
     if integral and n >= ID_MIN_ROWS and distinct >= ID_NEAR_UNIQUE * n:
         order = _order_correlation(column)
         if order >= ID_ORDER_CORRELATION:
@@ -508,6 +516,21 @@ def _profile_numeric(base: dict[str, Any], lead: str, column: pd.Series, present
                          evidence=_join(lead, f"{grid_text}, {span}, {_count(distinct, 'distinct value')}{nulls}; "
                                               f"{tail_text}"),
                          action=action, todo=todo)
+
+
+def _unique_integers_are_ids(column: pd.Series, values: np.ndarray) -> str | None:
+    """Why integers that are unique per row are keys, or None for a quantity that happens to be unique (amounts in
+    a small table): keys are handed out in row order, fill their range densely, or all have the same width."""
+    order = _order_correlation(column)
+    if order >= ID_ORDER_CORRELATION:
+        return f"growing with the row position (rank correlation {order:.2f})"
+    low, high = float(values.min()), float(values.max())
+    if high - low + 1 <= ID_DENSE_RANGE * len(values):
+        return f"filling {(high - low + 1) / len(values):.1f}× their count of the range (dense, like row numbers)"
+    widths = np.unique(np.floor(np.log10(np.maximum(np.abs(values), 1))) + 1)
+    if low >= 0 and len(widths) == 1 and widths[0] >= ID_FIXED_WIDTH:
+        return f"all {int(widths[0])} digits wide (fixed-width codes)"
+    return None
 
 
 def _order_correlation(column: pd.Series) -> float:

@@ -167,6 +167,19 @@ def test_unique_integers_are_an_identifier():
     assert _one(ids).kind == "identifier" and not _one(ids).keep
 
 
+def test_unique_integers_handed_out_in_order_or_of_fixed_width_are_identifiers():
+    rng = _rng()
+    ordered = np.cumsum(rng.integers(1, 40, N)) + 10
+    assert _one(ordered).kind == "identifier" and "row position" in _one(ordered).evidence
+    fixed = rng.permutation(np.arange(100_000, 999_999, 997))[:N]
+    assert _one(fixed).kind == "identifier" and "6 digits wide" in _one(fixed).evidence
+
+
+def test_unique_integer_amounts_in_a_small_table_are_a_quantity():
+    amounts = _rng().permutation(np.arange(1, 60 * N))[:N]  # sparse, varied widths, unrelated to the order
+    assert _one(amounts).kind == "continuous"
+
+
 def test_integers_with_repeats_are_not_an_identifier():
     assert _one(_rng().integers(0, 1000, N)).kind == "continuous"
 
