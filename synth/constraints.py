@@ -530,3 +530,147 @@ def _check_types(rule: Constraint, table: pd.DataFrame, label: str) -> None:
             if a.other is not None and len(set(sides)) > 1:
                 raise SpecError(f"{label}: {a.column!r} is {sides[0]} but {a.other!r} is {sides[1]}; compare like "
                                 "with like")
+
+
+# ------------------------------------------------------------------------------------------------ proposals
+#: Rows the proposals are searched on (every proposal is then confirmed on all rows).
+PROPOSE_ROWS = 20_000
+#: Columns with at most this many distinct values take part in fixed-combination proposals ...
+PROPOSE_MAX_CATEGORIES = 100
+#: ... and a determining column must repeat each value this many times on average (a near-unique column
+#: "determines" everything by coincidence).
+PROPOSE_MIN_REPEATS = 10
+#: A column has a spike at 0 when at least this share of its rows hold 0 (for "a == 0 or b == 0").
+PROPOSE_ZERO_SHARE = 0.1
+#: Numeric columns looked at for sums (sums are searched over triples).
+PROPOSE_MAX_SUM_COLUMNS = 30
+
+
+def propose(table: pd.DataFrame, columns: list[str] | None = None) -> list[tuple[str, str]]:
+    """Rules every row of `table` keeps, as (constraint text, evidence), for `synth init` to offer commented out.
+
+    - fixed combinations: groups of columns (at most `PROPOSE_MAX_CATEGORIES` values each) where one column's
+      value fixes the others' (one-to-one or many-to-one), each of its values seen `PROPOSE_MIN_REPEATS`+ times;
+    - `a <= b` for numeric or date columns on one scale (their middle halves overlap), in every row;
+    - `a == 0 or b == 0` for two columns each 0 in at least `PROPOSE_ZERO_SHARE` of the rows, never both non-zero;
+    - `c = a + b` for three numeric columns, exactly, in every row.
+    """
+    names = [c for c in (columns or list(table.columns)) if c in table.columns]
+    full = table[names]
+    sample = full.sample(PROPOSE_ROWS, random_state=0) if len(full) > PROPOSE_ROWS else full
+    found = _propose_fixed(sample) + _propose_orders(sample) + _propose_zeros(sample) + _propose_sums(sample)
+    confirmed = []
+    for text, evidence in found:
+        try:
+            rules = ConstraintSet.from_spec([text])
+            rules.check(full)
+        except (ValueError, SpecError):
+            continue  # broken by a row outside the sample, or not expressible
+        confirmed.append((text, evidence))
+    return confirmed
+
+
+def _quoted(name: str) -> str:
+    return f"`{name}`" if re.search(r"[\s,`]", name) or not name else name
+
+
+def _propose_fixed(table: pd.DataFrame) -> list[tuple[str, str]]:
+    n = len(table)
+    codes = {}
+    for name in table.columns:
+        column = table[name]
+        distinct = column.nunique(dropna=False)
+        if 2 <= distinct <= PROPOSE_MAX_CATEGORIES:
+            codes[name] = (pd.factorize(column, use_na_sentinel=False)[0].astype(np.int64), distinct)
+    determines: dict[str, set[str]] = {}
+    names = list(codes)
+    for a in names:
+        ca, da = codes[a]
+        if n < PROPOSE_MIN_REPEATS * da:
+            continue
+        for b in names:
+            cb, db = codes[b]
+            if a == b or db > da:
+                continue
+            if np.unique(ca * db + cb).size == da:  # every value of a has one value of b
+                determines.setdefault(a, set()).add(b)
+    proposals, used = [], set()
+    for a in sorted(determines, key=lambda c: (-len(determines[c]), names.index(c))):
+        group = [a] + [b for b in names if b in determines[a] and b not in used]
+        if a in used or len(group) < 2:
+            continue
+        used.update(group)
+        kind = "one value of" if all(a in determines.get(b, ()) for b in group[1:]) else "a single value of"
+        evidence = (f"each of the {codes[a][1]} values of {a} comes with {kind} "
+                    f"{', '.join(group[1:])} in every row")
+        proposals.append((f"fixed combinations of {', '.join(_quoted(c) for c in group)}", evidence))
+    return proposals
+
+
+def _orderable(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if not pd.api.types.is_bool_dtype(table[c])
+            and (pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_datetime64_any_dtype(table[c]))
+            and table[c].nunique() > 1]
+
+
+def _propose_orders(table: pd.DataFrame) -> list[tuple[str, str]]:
+    columns = _orderable(table)
+    values = {c: _column_values(table, c) for c in columns}
+    kinds = {c: pd.api.types.is_datetime64_any_dtype(table[c]) for c in columns}
+    proposals = []
+    for i, a in enumerate(columns):
+        for b in columns[i + 1:]:
+            if kinds[a] != kinds[b]:
+                continue
+            (va, pa), (vb, pb) = values[a], values[b]
+            both = pa & pb
+            if both.sum() < PROPOSE_MIN_REPEATS:
+                continue
+            x, y = va[both], vb[both]
+            (xl, xh), (yl, yh) = np.percentile(x, [25, 75]), np.percentile(y, [25, 75])
+            if max(xl, yl) > min(xh, yh):
+                continue  # the middle halves apart: on different scales, true of every row by coincidence
+            for left, right, lx, ry in ((a, b, x, y), (b, a, y, x)):
+                if np.all(lx <= ry) and np.any(lx < ry):
+                    strict = bool(np.all(lx < ry))
+                    op = "<" if strict else "<="
+                    proposals.append((f"{_quoted(left)} {op} {_quoted(right)}",
+                                      f"holds in all {int(both.sum()):,} rows where both are present"))
+    return proposals
+
+
+def _propose_zeros(table: pd.DataFrame) -> list[tuple[str, str]]:
+    columns = [c for c in _orderable(table) if not pd.api.types.is_datetime64_any_dtype(table[c])]
+    zero = {c: (table[c] == 0).to_numpy() for c in columns}
+    columns = [c for c in columns if zero[c].mean() >= PROPOSE_ZERO_SHARE and (~zero[c] & table[c].notna()).any()]
+    proposals = []
+    for i, a in enumerate(columns):
+        for b in columns[i + 1:]:
+            nonzero_a = ~zero[a] & table[a].notna().to_numpy()
+            nonzero_b = ~zero[b] & table[b].notna().to_numpy()
+            if not (nonzero_a & nonzero_b).any():
+                proposals.append((f"{_quoted(a)} == 0 or {_quoted(b)} == 0",
+                                  f"{int(nonzero_a.sum()):,} rows have {a} ≠ 0 and {int(nonzero_b.sum()):,} have "
+                                  f"{b} ≠ 0, never both"))
+    return proposals
+
+
+def _propose_sums(table: pd.DataFrame) -> list[tuple[str, str]]:
+    columns = [c for c in _orderable(table) if not pd.api.types.is_datetime64_any_dtype(table[c])]
+    columns = columns[:PROPOSE_MAX_SUM_COLUMNS]
+    values = {c: table[c].to_numpy(dtype="float64", na_value=np.nan) for c in columns}
+    proposals, used = [], set()
+    for total in columns:
+        for i, a in enumerate(columns):
+            for b in columns[i + 1:]:
+                if total in (a, b) or total in used:
+                    continue
+                t, x, y = values[total], values[a], values[b]
+                present = ~(np.isnan(t) | np.isnan(x) | np.isnan(y))
+                if present.sum() < PROPOSE_MIN_REPEATS or not (np.any(x[present] != 0) and np.any(y[present] != 0)):
+                    continue
+                if np.allclose(t[present], x[present] + y[present], rtol=1e-9, atol=1e-9):
+                    used.add(total)
+                    proposals.append((f"{_quoted(total)} = {_quoted(a)} + {_quoted(b)}",
+                                      f"exact in all {int(present.sum()):,} rows where all three are present"))
+    return proposals

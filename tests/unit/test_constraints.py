@@ -167,3 +167,24 @@ def test_the_card_lists_each_rule_and_how_it_was_kept():
     assert [d["constraint"] for d in described] == RULES
     assert described[0]["rejection_rate"] == 0.1 and "rejection" in described[0]["enforced_by"]
     assert "construction" in described[5]["enforced_by"] and "rejection_rate" not in described[5]
+
+
+def test_init_proposals_are_the_rules_the_rows_keep_and_nothing_by_coincidence():
+    from synth.constraints import propose
+
+    table = _table(2000)
+    proposed = dict(propose(table))
+    assert set(proposed) == {"fixed combinations of education, education-num", "price <= total", "start <= end",
+                             "capital-gain == 0 or capital-loss == 0", "total = price + tax"}
+    assert "each of the 3 values of education" in proposed["fixed combinations of education, education-num"]
+    # every proposal passes the checks on the whole table, so uncommenting it cannot fail a run
+    ConstraintSet.from_spec(list(proposed)).check(table)
+
+
+def test_no_proposals_on_independent_columns():
+    from synth.constraints import propose
+
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500), "c": rng.choice(["x", "y"], 500),
+                          "d": rng.choice(["p", "q", "r"], 500)})
+    assert propose(table) == []
