@@ -22,10 +22,25 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from synth.spec import PipelineSpec  # noqa: E402
 
 
+def pipeline_flow(spec: PipelineSpec):
+    """The Prefect flow that runs `spec`: the image pipeline for labelled images, else the table pipeline.
+
+    Used here for each of several specs, and by `synth run` and `synth serve`
+    (synth/commands/), which sit above the flows and import them, never the
+    other way round.
+    """
+    if spec.is_image:
+        from flows.images import run_image_pipeline
+
+        return run_image_pipeline
+    from flows.pipeline import run_pipeline
+
+    return run_pipeline
+
+
 @task(cache_policy=NO_CACHE, task_run_name="{spec.name}")
 def run_one(spec: PipelineSpec) -> dict[str, Any]:
     """Run one pipeline (as a child flow run) and turn its final state into an outcome."""
-    from synth.commands.run import pipeline_flow
     from synth.errors import SynthError
 
     state = pipeline_flow(spec)(spec, return_state=True)

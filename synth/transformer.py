@@ -8,7 +8,8 @@ rows) instead of the full column: that is where ctgan's transformer spends
 seconds per column, and the modes of a 1-D distribution are already pinned
 down by that many points (Adult's six numeric columns: 1.3 s at 5k rows,
 11 s at 20k). Categorical, boolean and missing values become one-hot blocks;
-datetimes are numeric, in seconds since the epoch.
+datetimes are numeric, in seconds since the epoch (how a column is read
+and restored is shared by every tabular generator: `synth.columns`).
 
 Point masses: a numeric value held by many rows and far more than by its
 neighbours (Adult's capital-gain of 0 for 92% of rows, hours-per-week of
@@ -50,7 +51,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth.columns import (
+    categorical_dtype,
+    column_kind,
+    datetime_resolution,
+    numeric_values,
+    restore_categories,
+    restore_datetimes,  # noqa: F401  (still imported from here, see below)
+    restore_numeric,
+    to_python,
+)
 from synth.errors import GeneratorInputError
+
+# The column helpers moved to synth.columns; these old names stay importable from here for code that
+# still uses them (synth/models/gaussian_copula.py, synth/spec.py) and for saved notebooks.
+_column_kind, _datetime_resolution, _to_python = column_kind, datetime_resolution, to_python
 
 #: Default cap on one categorical column's one-hot width (see the module docstring).
 MAX_CATEGORIES = 100
@@ -90,70 +105,6 @@ class ColumnInfo:
     state: dict[str, Any]
 
 
-def _column_kind(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return "categorical"
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
-        return "numeric"
-    return "categorical"
-
-
-def numeric_values(series: pd.Series) -> np.ndarray:
-    """Float64 values with NaN for missing; datetimes as seconds since the epoch (UTC for zone-aware ones).
-
-    Seconds in float64 keep microseconds exact; nanoseconds since the epoch (1e18) would not be.
-    """
-    if pd.api.types.is_datetime64_any_dtype(series):
-        if getattr(series.dtype, "tz", None) is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
-        return np.where(series.isna(), np.nan, as_int / 1e9)
-    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
-
-
-def restore_datetimes(microseconds: pd.Series, dtype: str) -> pd.Series:
-    """Microseconds since the epoch (float, NaN = missing) → datetimes of `dtype`, unit and time zone included."""
-    values = pd.to_datetime(microseconds.astype("Int64"), unit="us")
-    zone = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
-    if zone is not None:
-        values = values.dt.tz_localize("UTC").dt.tz_convert(zone)
-    return values.astype(dtype)
-
-
-def categorical_dtype(series: pd.Series) -> str:
-    """The dtype a categorical column is restored to: bool, boolean, string, category or object."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return "category"
-    if isinstance(series.dtype, (pd.BooleanDtype, pd.StringDtype)) or series.dtype == bool:
-        return str(series.dtype)
-    return "object"
-
-
-def restore_categories(values: pd.Series, dtype: str, declared: list | None = None) -> pd.Series:
-    """Decoded category values (object, None = missing) → a column of `dtype`; `declared`: a category dtype's categories."""
-    if dtype == "bool":  # a numpy bool column had no missing values; a generated one can only have them by a bug
-        return values.astype("boolean") if values.isna().any() else values.astype(bool)
-    if dtype == "category":
-        return values.astype(pd.CategoricalDtype(declared))
-    if dtype == "object":
-        return values
-    return values.astype(dtype)  # boolean, string: pandas' nullable dtypes keep None as <NA>
-
-
-def _datetime_resolution(seconds: np.ndarray) -> float:
-    for unit in (86400.0, 1.0):
-        if np.all(np.mod(seconds, unit) == 0):
-            return unit
-    return 1e-6
-
-
-def _to_python(value: Any) -> Any:
-    """A JSON-friendly scalar: numpy → Python, NaN/None → None."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    return value.item() if isinstance(value, np.generic) else value
-
-
 class EncodedLayout:
     """Where each column sits in the encoded row, from the fitted `columns_`: shared by both transformers."""
 
@@ -188,7 +139,7 @@ class DataTransformer(EncodedLayout):
         self.max_categories = max_categories
 
     # -- fitting ---------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, seed: int = 0) -> "DataTransformer":
+    def fit(self, table: pd.DataFrame, seed: int = 0) -> DataTransformer:
         if table.empty or table.shape[1] == 0:
             raise GeneratorInputError("cannot fit on an empty table: it needs at least one row and one column")
         if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer)) or self.max_categories < 2:
@@ -199,7 +150,7 @@ class DataTransformer(EncodedLayout):
             series = table[name]
             if series.isna().all():
                 raise GeneratorInputError(f"column {name!r} is entirely missing; drop it from the source or fill it")
-            if _column_kind(series) == "numeric":
+            if column_kind(series) == "numeric":
                 self.columns_.append(self._fit_numeric(name, series, rng))
             else:
                 self.columns_.append(self._fit_categorical(name, series))
@@ -209,7 +160,7 @@ class DataTransformer(EncodedLayout):
         from sklearn.mixture import BayesianGaussianMixture
 
         is_datetime = pd.api.types.is_datetime64_any_dtype(series)
-        values = self._numeric_values(series)
+        values = numeric_values(series)
         present = values[~np.isnan(values)]
         masses = point_masses(present, self.max_modes)
         rest = present[~np.isin(present, masses)] if masses else present
@@ -253,7 +204,7 @@ class DataTransformer(EncodedLayout):
             "max": float(present.max()),
             "integer": bool(integer),
             # datetimes decode to their finest observed unit: whole days, seconds or microseconds
-            "resolution": _datetime_resolution(present) if is_datetime else None,
+            "resolution": datetime_resolution(present) if is_datetime else None,
             "has_nulls": has_nulls,
             "fill": float(present.mean()),
         }
@@ -263,21 +214,17 @@ class DataTransformer(EncodedLayout):
         counts = series.value_counts(dropna=False, sort=False)
         # Stable order: by frequency, then by value, so the encoding is reproducible.
         order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        categories = [_to_python(k) for k, _ in order]
+        categories = [to_python(k) for k, _ in order]
         frequencies = [int(v) for _, v in order]
         state: dict[str, Any] = {"categories": categories, "frequencies": frequencies}
         if len(categories) > self.max_categories:
             state = _pool_rare(name, categories, frequencies, self.max_categories)
         dtype = categorical_dtype(series)
         if dtype == "category":  # declared categories without rows still belong to the dtype
-            state["dtype_categories"] = [_to_python(c) for c in series.cat.categories]
+            state["dtype_categories"] = [to_python(c) for c in series.cat.categories]
         return ColumnInfo(name, "categorical", dtype, [(len(state["frequencies"]), "softmax")], state)
 
     # -- encoding --------------------------------------------------------------
-    @staticmethod
-    def _numeric_values(series: pd.Series) -> np.ndarray:
-        return numeric_values(series)
-
     def transform(self, table: pd.DataFrame, seed: int = 0) -> np.ndarray:
         """Encode rows; each numeric value's mode is drawn from its posterior (as in CTGAN)."""
         missing = [c.name for c in self.columns_ if c.name not in table.columns]
@@ -294,7 +241,7 @@ class DataTransformer(EncodedLayout):
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def _encode_numeric(self, col: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
-        values = self._numeric_values(series)
+        values = numeric_values(series)
         isnull = np.isnan(values)
         x = np.where(isnull, col.state["fill"], values)[:, None]  # (n, 1)
         means = np.asarray(col.state["means"])[None, :]  # (1, k)
@@ -369,20 +316,11 @@ class DataTransformer(EncodedLayout):
         values = (alpha * 4 * stds[gaussian] + means[gaussian]).clip(state["min"], state["max"])
         if len(masses):  # a point-mass slot decodes to exactly its value
             values = np.where(mode >= k, masses[(mode - k).clip(min=0)], values)
-        is_datetime = col.dtype.startswith("datetime64")
-        if is_datetime:
-            resolution = state["resolution"]
-            values = np.round(np.round(values / resolution) * resolution * 1e6)  # seconds -> microseconds
-        elif state["integer"]:
-            values = np.round(values)
-        series = pd.Series(values)
+        isnull = None
         if state["has_nulls"]:
             start = 1 + k + len(masses)
             isnull = block[:, start : start + 2].argmax(axis=1) == 1
-            series[isnull] = np.nan
-        if is_datetime:
-            return restore_datetimes(series, col.dtype)
-        return series.astype(col.dtype)
+        return restore_numeric(values, col.dtype, integer=state["integer"], resolution=state["resolution"], missing=isnull)
 
     @staticmethod
     def _decode_categorical(col: ColumnInfo, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
@@ -412,7 +350,7 @@ class DataTransformer(EncodedLayout):
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "DataTransformer":
+    def from_state_dict(cls, state: dict[str, Any]) -> DataTransformer:
         transformer = cls(state["max_modes"], state["sample_size"], state["weight_threshold"],
                           state.get("max_categories", MAX_CATEGORIES))
         transformer.columns_ = [

@@ -87,9 +87,7 @@ def execute(args: argparse.Namespace) -> int:
 
     # the folder is untrusted: its config is checked against its kind's schema before anything else
     if read_config(args.model)["kind"] in IMAGE_KINDS:  # images: --out FOLDER or .npz, --condition label=3
-        from synth.images.generate import generate_images
-
-        return generate_images(args)
+        return _generate_images(args)
     suffix = args.out.suffix.lower()
     if suffix not in {".parquet", ".csv"}:
         raise SynthError(f"--out {args.out}: use a .parquet or .csv file name")
@@ -113,4 +111,68 @@ def execute(args: argparse.Namespace) -> int:
     except OSError as err:
         raise write_error(args.out, err) from None
     print(f"wrote {args.rows} rows to {args.out}")
+    return EXIT_OK
+
+
+def _generate_images(args: argparse.Namespace) -> int:
+    """Sample `args.rows` images (all of one class with `--condition label=C`) and write them atomically.
+
+    `--out x.npz`: arrays images, labels, class_names. `--out FOLDER` (a new
+    or empty folder): `images.npz`, a PNG folder per class and `labels.csv`,
+    as in a published version. Nothing is left behind if writing fails. An
+    existing target is replaced only with `--force`, and a folder only if it
+    holds nothing but what this command writes.
+    """
+    import shutil
+
+    from synth.errors import SynthError
+    from synth.images.layout import holds_only_layout, write_npz, write_published
+
+    out: Path = args.out
+    as_npz = out.suffix.lower() == ".npz"
+    if not as_npz and out.suffix:
+        raise SynthError(f"--out {out}: image models write a folder (no suffix) or a .npz file")
+    check_out(out, args.force, folder=not as_npz)
+    if not as_npz and out.is_dir() and any(out.iterdir()) and not (args.force and holds_only_layout(out)):
+        raise SynthError(f"--out {out}: already exists and is not an empty folder; choose a new folder name"
+                         + ("" if args.force else " (or pass --force to replace a folder synth generate wrote)"))
+    conditions = parse_conditions(args.condition, flag="--condition")
+    if set(conditions) - {"label"}:
+        raise SynthError(f"--condition: image models condition on 'label' only (e.g. --condition label=3), "
+                         f"got {sorted(conditions)}")
+
+    from synth.models import load_generator
+    from synth.sampling import (
+        publish_file,
+        publish_folder,
+        staging_folder,
+        temporary_file,
+    )
+    from synth.settings import get_settings, resolve_device
+
+    model = load_generator(args.model, device=resolve_device(get_settings().device))
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    images = model.sample(args.rows, conditions=conditions or None, seed=seed)
+    # written next to the target under a hidden name of its own, then renamed into place: a failed write or a
+    # concurrent writer leaves nothing half-written at --out
+    try:
+        if as_npz:
+            tmp = temporary_file(out)
+            try:
+                with open(tmp, "wb") as handle:  # a file object: np.savez would add ".npz" to a name
+                    write_npz(images, handle)
+                publish_file(tmp, out, overwrite=args.force)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            staging = staging_folder(out)
+            try:
+                write_published(images, staging)
+                publish_folder(staging, out, replace_if=lambda folder: args.force and holds_only_layout(folder))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except OSError as err:
+        raise write_error(out, err) from None
+    counts = {images.class_names[c]: int(k) for c, k in enumerate(images.class_counts()) if k}
+    print(f"wrote {len(images)} images to {out} (per class: {counts})")
     return EXIT_OK

@@ -141,14 +141,10 @@ def _run_one(args: argparse.Namespace, spec) -> int:
 
 
 def pipeline_flow(spec):
-    """The Prefect flow that runs `spec` (also used by flows/many.py for each of several specs)."""
-    if spec.is_image:
-        from flows.images import run_image_pipeline
+    """The Prefect flow that runs `spec`; flows/many.py chooses it (this name is what `synth run` calls)."""
+    from flows.many import pipeline_flow as flow_for
 
-        return run_image_pipeline
-    from flows.pipeline import run_pipeline
-
-    return run_pipeline
+    return flow_for(spec)
 
 
 def _check_many(args: argparse.Namespace, specs: list) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,21 @@ def class_folders(class_names: list[str]) -> list[str]:
     return folders
 
 
+def write_npz(images: ImageSet, target: str | Path | BinaryIO) -> None:
+    """Write the arrays `images`, `labels` and `class_names` to `target`, a path or an open binary file.
+
+    Grayscale images are stored N×H×W, RGB ones N×H×W×3 (what image tools expect).
+    """
+    pixels = images.images[..., 0] if images.shape[2] == 1 else images.images
+    np.savez_compressed(target, images=pixels, labels=images.labels.astype(np.int64),
+                        class_names=np.array(images.class_names, dtype=str))
+
+
+def holds_only_layout(folder: Path) -> bool:
+    """Whether `folder` holds nothing but files of this layout's images (`images.npz`, `images/`, `labels.csv`)."""
+    return {p.name for p in folder.iterdir()} <= {NPZ_NAME, PNG_FOLDER, LABELS_NAME}
+
+
 def write_published(images: ImageSet, folder: str | Path) -> pd.DataFrame:
     """Write `images.npz`, a PNG per image under `images/<class>/` and `labels.csv` into `folder`.
 
@@ -45,9 +61,8 @@ def write_published(images: ImageSet, folder: str | Path) -> pd.DataFrame:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_npz(images, folder / NPZ_NAME)
     pixels = images.images[..., 0] if images.shape[2] == 1 else images.images
-    np.savez_compressed(folder / NPZ_NAME, images=pixels, labels=images.labels.astype(np.int64),
-                        class_names=np.array(images.class_names, dtype=str))
     names = class_folders(images.class_names)
     files = []
     for index, (picture, label) in enumerate(zip(pixels, images.labels)):

@@ -51,6 +51,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth.columns import (
+    categorical_dtype,
+    column_kind,
+    numeric_values,
+    restore_categories,
+    restore_numeric,
+    timestamp_seconds,
+    to_python,
+)
 from synth.errors import GeneratorInputError
 from synth.transformer import ColumnInfo, EncodedLayout, Span
 
@@ -64,32 +73,11 @@ SUPPORT_Z = 4.0
 BOUND_EXPONENTS = range(-16, 64)
 
 
-def column_kind(series: pd.Series) -> str:
-    """"numeric" or "categorical", from the dtype alone (the schema is public)."""
-    if pd.api.types.is_bool_dtype(series):
-        return "categorical"
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
-        return "numeric"
-    return "categorical"
-
-
-def _numeric_values(series: pd.Series) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(series):
-        as_int = series.astype("datetime64[ns]").astype("int64").to_numpy()
-        return np.where(series.isna(), np.nan, as_int / 1e9)  # seconds since the epoch
-    return pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
-
-
-def _bound_value(value: Any, is_datetime: bool) -> float:
-    if is_datetime:
-        return pd.Timestamp(value).value / 1e9
+def _bound_value(value: Any, dtype: Any) -> float:
+    """A declared bound in the units of the column's `numeric_values` (seconds since the epoch for datetimes)."""
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return timestamp_seconds(value, dtype)
     return float(value)
-
-
-def _to_python(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass
@@ -145,7 +133,7 @@ class DPDataTransformer(EncodedLayout):
                 if name in self.bounds:
                     low, high = self.bounds[name]
                     try:
-                        low, high = (_bound_value(v, pd.api.types.is_datetime64_any_dtype(series)) for v in (low, high))
+                        low, high = (_bound_value(v, series.dtype) for v in (low, high))
                     except (TypeError, ValueError):
                         problems.append(f"privacy.bounds.{name}: {self.bounds[name]!r} are not numbers (or dates for a date column)")
                         continue
@@ -166,7 +154,7 @@ class DPDataTransformer(EncodedLayout):
         return plan
 
     # -- fitting ---------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, *, sigma: float, selection_threshold: float | None, seed: int = 0) -> "DPDataTransformer":
+    def fit(self, table: pd.DataFrame, *, sigma: float, selection_threshold: float | None, seed: int = 0) -> DPDataTransformer:
         """Release the plan's noisy histograms (noise N(0, sigma²) per cell) and derive the encoding from them.
 
         `selection_threshold` is the noisy count a found category must exceed
@@ -228,12 +216,12 @@ class DPDataTransformer(EncodedLayout):
 
     def _fit_numeric(self, name: str, series: pd.Series, rng: np.random.Generator) -> ColumnInfo:
         is_datetime = pd.api.types.is_datetime64_any_dtype(series)
-        integer = pd.api.types.is_integer_dtype(series) or is_datetime
-        values = _numeric_values(series)
+        integer = pd.api.types.is_integer_dtype(series) or is_datetime  # datetimes: whole seconds
+        values = numeric_values(series)
         missing = np.isnan(values)
         present = values[~missing]
         if name in self.bounds:
-            low, high = (_bound_value(v, is_datetime) for v in self.bounds[name])
+            low, high = (_bound_value(v, series.dtype) for v in self.bounds[name])
             source = "declared"
         else:
             low, high = self._private_bounds(name, present, rng)
@@ -272,7 +260,8 @@ class DPDataTransformer(EncodedLayout):
         spans: list[Span] = [(1, "tanh"), (self.bins, "softmax")]
         if has_nulls:
             spans.append((2, "softmax"))  # [present, missing]
-        dtype = "datetime64[ns]" if is_datetime else ("Int64" if integer and has_nulls else str(series.dtype))
+        # the column's own dtype (datetime unit and time zone included); integers that may now be missing: Int64
+        dtype = "Int64" if integer and has_nulls and not is_datetime else str(series.dtype)
         state = {
             "low": low,
             "high": high,
@@ -305,7 +294,7 @@ class DPDataTransformer(EncodedLayout):
         else:
             # 4b. partition selection: only values whose noisy count clears the threshold are released
             value_counts = present.value_counts(sort=False)
-            domain = [_to_python(v) for v in value_counts.index]
+            domain = [to_python(v) for v in value_counts.index]
             noisy = self._noisy(np.append(value_counts.to_numpy(), int(missing.sum())), rng)
             kept = [i for i in range(len(domain)) if noisy[i] > threshold]
             self.releases_.append(Release(name, "category selection", len(kept) + 1,
@@ -323,7 +312,7 @@ class DPDataTransformer(EncodedLayout):
             "frequencies": [round(frequencies[i], 1) for i in order],
             "source": "boolean" if is_bool else ("declared" if name in self.categories else "private selection"),
         }
-        dtype = "bool" if is_bool else ("category" if isinstance(series.dtype, pd.CategoricalDtype) else "object")
+        dtype = categorical_dtype(series)
         return ColumnInfo(name, "categorical", dtype, [(len(state["categories"]), "softmax")], state)
 
     def marginal_targets(self) -> list[np.ndarray | None]:
@@ -362,7 +351,7 @@ class DPDataTransformer(EncodedLayout):
         state = col.state
         cell_low, cell_high = np.asarray(state["cell_low"]), np.asarray(state["cell_high"])
         mass = np.asarray(state["mass"])
-        values = _numeric_values(series)
+        values = numeric_values(series)
         isnull = np.isnan(values)
         x = np.clip(np.where(isnull, state["low"], values), state["low"], state["high"])
         cell = _cell_index(x, cell_low, cell_high)
@@ -425,24 +414,16 @@ class DPDataTransformer(EncodedLayout):
         before = cumulative[cell] - mass[cell]
         within = np.clip((u - before) / mass[cell], 0.0, 1.0)
         values = np.clip(cell_low[cell] + within * (cell_high[cell] - cell_low[cell]), state["low"], state["high"])
-        if state["integer"]:
-            values = np.round(values)
-        series = pd.Series(values)
-        if state["has_nulls"]:
-            series[block[:, 1 + self.bins : 3 + self.bins].argmax(axis=1) == 1] = np.nan
-        if col.dtype.startswith("datetime64"):
-            return pd.to_datetime(series.astype("Int64") * 10**9, unit="ns").astype(col.dtype)
-        return series.astype(col.dtype)
+        isnull = block[:, 1 + self.bins : 3 + self.bins].argmax(axis=1) == 1 if state["has_nulls"] else None
+        # datetimes were encoded in whole seconds (`integer`): their resolution is a second
+        return restore_numeric(values, col.dtype, integer=state["integer"], resolution=1.0, missing=isnull)
 
     @staticmethod
     def _decode_categorical(col: ColumnInfo, block: np.ndarray) -> pd.Series:
         categories = np.asarray(col.state["categories"], dtype=object)
-        series = pd.Series(categories[block.argmax(axis=1)], dtype=object)
-        if col.dtype == "bool":
-            return series.astype("boolean") if series.isna().any() else series.astype(bool)
-        if col.dtype == "category":
-            return series.astype(pd.CategoricalDtype([c for c in col.state["categories"] if c is not None]))
-        return series
+        values = pd.Series(categories[block.argmax(axis=1)], dtype=object)
+        # a category dtype gets only the released values as its categories: the column's own list may hold rare ones
+        return restore_categories(values, col.dtype, [c for c in col.state["categories"] if c is not None])
 
     # -- persistence -----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -460,7 +441,7 @@ class DPDataTransformer(EncodedLayout):
         }
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "DPDataTransformer":
+    def from_state_dict(cls, state: dict[str, Any]) -> DPDataTransformer:
         transformer = cls(state["bins"], state.get("bounds"), state.get("categories"))
         transformer.sigma_ = state["sigma"]
         transformer.noisy_rows_ = state["noisy_rows"]
