@@ -540,6 +540,10 @@ PROPOSE_MAX_CATEGORIES = 100
 #: ... and a determining column must repeat each value this many times on average (a near-unique column
 #: "determines" everything by coincidence).
 PROPOSE_MIN_REPEATS = 10
+#: Pairs of columns with at most this many values each are searched for combinations that never occur ...
+PROPOSE_PAIR_MAX_VALUES = 20
+#: ... although independent columns would put at least this many rows in them.
+PROPOSE_UNSEEN_ROWS = 30
 #: A column has a spike at 0 when at least this share of its rows hold 0 (for "a == 0 or b == 0").
 PROPOSE_ZERO_SHARE = 0.1
 #: Numeric columns looked at for sums (sums are searched over triples).
@@ -551,6 +555,7 @@ def propose(table: pd.DataFrame, columns: list[str] | None = None) -> list[tuple
 
     - fixed combinations: groups of columns (at most `PROPOSE_MAX_CATEGORIES` values each) where one column's
       value fixes the others' (one-to-one or many-to-one), each of its values seen `PROPOSE_MIN_REPEATS`+ times;
+      and pairs that never take a combination independence would put in `PROPOSE_UNSEEN_ROWS`+ rows;
     - `a <= b` for numeric or date columns on one scale (their middle halves overlap), in every row;
     - `a == 0 or b == 0` for two columns each 0 in at least `PROPOSE_ZERO_SHARE` of the rows, never both non-zero;
     - `c = a + b` for three numeric columns, exactly, in every row.
@@ -594,7 +599,8 @@ def _propose_fixed(table: pd.DataFrame) -> list[tuple[str, str]]:
                 continue
             if np.unique(ca * db + cb).size == da:  # every value of a has one value of b
                 determines.setdefault(a, set()).add(b)
-    proposals, used = [], set()
+    proposals, used = _propose_unseen_pairs(codes, n, determines), set()
+    used.update(c for text, _ in proposals for c in _fixed_columns(text))
     for a in sorted(determines, key=lambda c: (-len(determines[c]), names.index(c))):
         group = [a] + [b for b in names if b in determines[a] and b not in used]
         if a in used or len(group) < 2:
@@ -604,6 +610,37 @@ def _propose_fixed(table: pd.DataFrame) -> list[tuple[str, str]]:
         evidence = (f"each of the {codes[a][1]} values of {a} comes with {kind} "
                     f"{', '.join(group[1:])} in every row")
         proposals.append((f"fixed combinations of {', '.join(_quoted(c) for c in group)}", evidence))
+    return proposals
+
+
+def _fixed_columns(text: str) -> list[str]:
+    return parse(text).columns
+
+
+def _propose_unseen_pairs(codes: dict[str, tuple[np.ndarray, int]], n: int,
+                          determines: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Pairs that never take some combination independence would put in `PROPOSE_UNSEEN_ROWS`+ rows (structural
+    zeros, e.g. "No internet service" only with InternetService = No), strongest first, each column in one pair."""
+    found = []
+    names = [c for c in codes if codes[c][1] <= PROPOSE_PAIR_MAX_VALUES]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if b in determines.get(a, ()) or a in determines.get(b, ()):
+                continue  # a dependency: proposed as such
+            (ca, da), (cb, db) = codes[a], codes[b]
+            table = np.bincount(ca * db + cb, minlength=da * db).reshape(da, db)
+            expected = np.outer(table.sum(1), table.sum(0)) / n
+            unseen = (table == 0) & (expected >= PROPOSE_UNSEEN_ROWS)
+            if unseen.any():
+                found.append((float(expected[unseen].sum()), a, b, int(unseen.sum()), int((table > 0).sum())))
+    proposals, used = [], set()
+    for strength, a, b, k, seen in sorted(found, reverse=True):
+        if a in used or b in used:
+            continue
+        used.update((a, b))
+        proposals.append((f"fixed combinations of {_quoted(a)}, {_quoted(b)}",
+                          f"{k} combination(s) never occur that independent columns would put in {strength:,.0f} rows; "
+                          f"{seen} combinations are seen"))
     return proposals
 
 

@@ -186,8 +186,11 @@ def execute(args: argparse.Namespace) -> int:
     n_train, _ = split_sizes(len(table), HOLDOUT_FRACTION)
     epochs, batch, rule = tvae_schedule(max(n_train, 2))
     na_values = sorted({m for p in profiles for m in p.markers}) if fmt == "csv" else []
+    from synth.constraints import propose
+
+    proposals = propose(table, [p.name for p in kept])
     text = _spec_text(args, name, out, layout, profiles, headerless, na_values, target, target_why,
-                      epochs, batch, rule, len(table))
+                      epochs, batch, rule, len(table), proposals)
     _write_checked(out, text, args.force)
 
     width = min(max(len(p.name) for p in profiles), 28)
@@ -203,6 +206,9 @@ def execute(args: argparse.Namespace) -> int:
             f"kept: a headerless CSV cannot leave a field out (would be {p.action})")
         print(f"  {_comment(p.name, 60):<{width}}  {p.kind:<11}  {_comment(p.evidence)} → {_comment(action)}")
     print(f"target: {target} ({target_why})" if target else f"target: none ({target_why})")
+    for text, evidence in proposals:
+        print(f"constraint found (commented out in the spec; uncomment to keep it): {_comment(text, 120)}  "
+              f"({_comment(evidence, 160)})")
     steps = math.ceil(max(n_train, 2) / batch)
     print(f"generator: tvae, {epochs:,} epochs of {steps} batches of {batch} rows = {epochs * steps:,} steps "
           f"(aiming at {TARGET_STEPS:,}, at most {MAX_EPOCHS} epochs; the rule is in the spec)")
@@ -252,7 +258,7 @@ def _kept(p):
 
 
 def _spec_text(args, name, out, layout, profiles, headerless, na_values, target, target_why,
-               epochs, batch, rule, n_rows) -> str:
+               epochs, batch, rule, n_rows, proposals) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# Pipeline spec written by `synth init` from {_comment(args.data)} ({n_rows:,} rows × {len(profiles)} columns), {stamp}.",
@@ -310,10 +316,23 @@ def _spec_text(args, name, out, layout, profiles, headerless, na_values, target,
     ]
     lines += [f"  # {chunk}" for chunk in _wrap(f"epochs from the training rows: {rule}.")]
     lines += [f"  epochs: {epochs}", f"  batch_size: {batch}", ""]
-    lines.append("# validation: the default gate (README, 'The gate'); add thresholds or constraints here.")
+    lines.append("# validation: the default gate (README, 'The gate'); add thresholds here.")
+    lines += _constraint_lines(proposals)
     lines += _todo_lines(profiles, headerless)
     lines += _privacy_lines(profiles, headerless)
     return "\n".join(lines) + "\n"
+
+
+def _constraint_lines(proposals: list[tuple[str, str]]) -> list[str]:
+    """The rules every real row keeps, commented out: the user keeps those that are rules and not coincidences."""
+    if not proposals:
+        return ["# constraints: none found that every row keeps (README, 'Constraints', for the kinds)."]
+    lines = ["", "# Rules every row of the real table keeps (synth init looked for them). Uncomment the ones that are",
+             "# real rules, not coincidences of this sample: each then holds in every synthetic row (README,",
+             "# 'Constraints').",
+             "# constraints:"]
+    lines += [f"#   - {_quote(text)}   # {_comment(evidence, 200)}" for text, evidence in proposals]
+    return lines
 
 
 def _wrap(text: str, width: int = 110) -> list[str]:

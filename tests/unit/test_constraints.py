@@ -188,3 +188,14 @@ def test_no_proposals_on_independent_columns():
     table = pd.DataFrame({"a": rng.normal(size=500), "b": rng.normal(size=500), "c": rng.choice(["x", "y"], 500),
                           "d": rng.choice(["p", "q", "r"], 500)})
     assert propose(table) == []
+
+
+def test_combinations_that_never_occur_although_independence_would_fill_them_are_proposed():
+    from synth.constraints import propose
+
+    rng = np.random.default_rng(4)
+    internet = rng.choice(["DSL", "Fiber", "No"], 1500)
+    support = np.where(internet == "No", "No internet service", rng.choice(["Yes", "No"], 1500))
+    proposed = dict(propose(pd.DataFrame({"InternetService": internet, "TechSupport": support})))
+    assert list(proposed) == ["fixed combinations of TechSupport, InternetService"] or \
+        list(proposed) == ["fixed combinations of InternetService, TechSupport"]

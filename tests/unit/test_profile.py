@@ -398,6 +398,10 @@ def test_init_on_the_bundled_adult(tmp_path):
     assert spec.source.header is False and spec.source.na_values == ["?"] and spec.source.sep == ","
     assert table.shape[1] == 15 and spec.target == table.columns[-1]
     assert spec.generator.kind == "tvae" and len(out.splitlines()) >= 15
+    # the rules every row keeps are offered commented out: education ↔ education-num, gain and loss never both
+    text = (tmp_path / "spec.yaml").read_text()
+    assert '#   - "fixed combinations of col4, col5"' in text and '#   - "col11 == 0 or col12 == 0"' in text
+    assert "constraint found (commented out in the spec; uncomment to keep it): fixed combinations of col4, col5" in out
 
 
 def test_init_adult_with_an_explicit_target(tmp_path):
