@@ -19,6 +19,9 @@ from pydantic import (
 )
 
 from synth.errors import SpecError
+from synth.models.configs import (
+    CONFIGS, IMAGE_KINDS, SPEC_KINDS, ConvVAEConfig, CTGANConfig, DCGANConfig, DDPMConfig, GaussianCopulaConfig, TVAEConfig,
+)
 
 #: A spec file is at most this many bytes (a real one is a few kB): bigger is the wrong file or an attack.
 MAX_SPEC_BYTES = 1_000_000
@@ -265,160 +268,15 @@ class ImageSourceSpec(_Strict):
         return self
 
 
-class CTGANSpec(_Strict):
-    """Hyperparameters of `synth.models.ctgan.CTGAN` (same names, same defaults)."""
-
-    kind: Literal["ctgan"] = "ctgan"
-    epochs: int = Field(default=300, ge=1)
-    batch_size: int = Field(default=500, ge=2)
-    embedding_dim: int = Field(default=128, ge=1)
-    generator_dim: tuple[int, ...] = (256, 256)
-    discriminator_dim: tuple[int, ...] = (256, 256)
-    generator_lr: float = Field(default=2e-4, gt=0)
-    discriminator_lr: float = Field(default=2e-4, gt=0)
-    discriminator_steps: int = Field(default=1, ge=1)
-    pac: int = Field(default=10, ge=1)
-    max_modes: int = Field(default=10, ge=1)
-    transformer_sample_size: int = Field(default=5_000, ge=100)
-    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
-    max_categories: int = Field(default=100, ge=2)
-    #: Weight of the generator's pull towards the real one-hot block frequencies (KL of the batch's mean softmax);
-    #: 0 is the paper's CTGAN.
-    marginal_weight: float = Field(default=1.0, ge=0)
-    #: "bf16": the networks' matrix products in bfloat16 (mixed precision, for GPUs; see synth.models.training).
-    precision: Literal["fp32", "bf16"] = "fp32"
-
-    @model_validator(mode="after")
-    def _batch_divisible_by_pac(self) -> "CTGANSpec":
-        if self.batch_size % self.pac:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac}); "
-                f"try batch_size: {self.batch_size - self.batch_size % self.pac or self.pac}"
-            )
-        return self
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
-class TVAESpec(_Strict):
-    """Hyperparameters of `synth.models.tvae.TVAE` (same names, same defaults)."""
-
-    kind: Literal["tvae"] = "tvae"
-    epochs: int = Field(default=300, ge=1)
-    batch_size: int = Field(default=500, ge=2)
-    embedding_dim: int = Field(default=128, ge=1)
-    compress_dims: tuple[int, ...] = (128, 128)
-    decompress_dims: tuple[int, ...] = (128, 128)
-    lr: float = Field(default=1e-3, gt=0)
-    l2scale: float = Field(default=1e-5, ge=0)
-    loss_factor: float = Field(default=2.0, gt=0)
-    max_modes: int = Field(default=10, ge=1)
-    transformer_sample_size: int = Field(default=5_000, ge=100)
-    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
-    max_categories: int = Field(default=100, ge=2)
-    #: "bf16": the networks' matrix products in bfloat16 (mixed precision, for GPUs; see synth.models.training).
-    precision: Literal["fp32", "bf16"] = "fp32"
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
-class GaussianCopulaSpec(_Strict):
-    """Hyperparameters of `synth.models.gaussian_copula.GaussianCopula` (same names, same defaults)."""
-
-    kind: Literal["gaussian_copula"] = "gaussian_copula"
-    #: Points kept of each numeric column's empirical distribution (quantiles).
-    n_quantiles: int = Field(default=200, ge=2)
-    #: A categorical column with more distinct values keeps this many most frequent ones and pools the rest.
-    max_categories: int = Field(default=100, ge=2)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
-class DDPMSpec(_Strict):
-    """Hyperparameters of `synth.models.ddpm.DDPM`: a class-conditional diffusers UNet2DModel (same names, same defaults)."""
-
-    kind: Literal["ddpm"] = "ddpm"
-    epochs: int = Field(default=50, ge=1)
-    batch_size: int = Field(default=128, ge=2)
-    lr: float = Field(default=2e-4, gt=0)
-    #: UNet width per resolution level; the image size must be divisible by 2^(levels - 1).
-    block_out_channels: tuple[int, ...] = Field(default=(64, 128, 128), min_length=1)
-    layers_per_block: int = Field(default=2, ge=1)
-    #: Self-attention at the lowest resolution (and in the middle block).
-    attention: bool = True
-    #: GroupNorm groups; every entry of block_out_channels must be divisible by it.
-    norm_num_groups: int = Field(default=32, ge=1)
-    num_train_timesteps: int = Field(default=1000, ge=10)
-    beta_schedule: Literal["linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
-    #: Classifier-free guidance: share of training labels replaced by the null class.
-    label_dropout: float = Field(default=0.1, ge=0, lt=1)
-    #: Sampling: 1 = plain conditional, > 1 = stronger class guidance (needs label_dropout > 0).
-    guidance_scale: float = Field(default=2.0, ge=0)
-    #: DDIM steps when sampling.
-    sampling_steps: int = Field(default=50, ge=1)
-    #: Decay of the exponential moving average of the weights sampled from; null disables EMA.
-    ema_decay: float | None = Field(default=0.999, ge=0, lt=1)
-    sample_batch_size: int = Field(default=500, ge=1)
-
-    @model_validator(mode="after")
-    def _groups_divide_channels(self) -> "DDPMSpec":
-        bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
-        if bad:
-            raise ValueError(f"block_out_channels {list(self.block_out_channels)}: {bad} not divisible by "
-                             f"norm_num_groups={self.norm_num_groups}; use multiples of it or lower norm_num_groups")
-        if self.guidance_scale != 1 and self.label_dropout == 0:
-            raise ValueError("guidance_scale other than 1 needs label_dropout > 0 (the null class must be trained)")
-        return self
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
-class DCGANSpec(_Strict):
-    """Hyperparameters of `synth.models.dcgan.DCGAN`, a class-conditional DCGAN (same names, same defaults)."""
-
-    kind: Literal["dcgan"] = "dcgan"
-    epochs: int = Field(default=50, ge=1)
-    batch_size: int = Field(default=128, ge=2)
-    latent_dim: int = Field(default=100, ge=1)
-    #: Feature maps of the first discriminator / last generator layer (doubled once below it).
-    width: int = Field(default=64, ge=4)
-    #: Size of the learned class embedding fed to the generator.
-    embedding_dim: int = Field(default=32, ge=1)
-    generator_lr: float = Field(default=2e-4, gt=0)
-    discriminator_lr: float = Field(default=2e-4, gt=0)
-    beta1: float = Field(default=0.5, ge=0, lt=1)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
-class ConvVAESpec(_Strict):
-    """Hyperparameters of `synth.models.conv_vae.ConvVAE`, a class-conditional convolutional VAE."""
-
-    kind: Literal["conv_vae"] = "conv_vae"
-    epochs: int = Field(default=50, ge=1)
-    batch_size: int = Field(default=128, ge=2)
-    latent_dim: int = Field(default=16, ge=1)
-    width: int = Field(default=32, ge=4)
-    lr: float = Field(default=1e-3, gt=0)
-    #: Weight of the KL term (1 = the ELBO).
-    beta: float = Field(default=1.0, gt=0)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"kind"})
-
-
+# -- the generator block: each kind's config, declared once next to the models (synth.models.configs) ----------
+#: The spec's names for the configs (a spec's `generator:` block is the config of its kind).
+CTGANSpec, TVAESpec, GaussianCopulaSpec = CTGANConfig, TVAEConfig, GaussianCopulaConfig
+DDPMSpec, DCGANSpec, ConvVAESpec = DDPMConfig, DCGANConfig, ConvVAEConfig
 #: `generator.kind` picks the model; the other keys are its hyperparameters.
-GeneratorSpec = Annotated[
-    Union[CTGANSpec, TVAESpec, GaussianCopulaSpec, DDPMSpec, DCGANSpec, ConvVAESpec], Field(discriminator="kind")
-]
-GENERATOR_KINDS = ("ctgan", "tvae", "gaussian_copula", "ddpm", "dcgan", "conv_vae")
+GeneratorSpec = Annotated[Union[tuple(CONFIGS[kind] for kind in SPEC_KINDS)], Field(discriminator="kind")]
+GENERATOR_KINDS = SPEC_KINDS
 #: Kinds that train on images (an image `source.format`); the others train on tables.
-IMAGE_GENERATOR_KINDS = ("ddpm", "dcgan", "conv_vae")
+IMAGE_GENERATOR_KINDS = IMAGE_KINDS
 
 
 _CONSTRAINT = re.compile(r"^\s*(?P<column>\S+)\s*(?P<op>>=|<=|>|<)\s*(?P<right>\S+)\s*$")

@@ -147,33 +147,6 @@ def proportional_counts(n: int, weights: np.ndarray) -> np.ndarray:
     return counts
 
 
-class ClassConditionalSampling:
-    """`sample` and `sample_counts` for an image generator, in terms of its own `sample_labels(labels, seed)`.
-
-    The three image generators differ only in how they turn labels into
-    images; choosing the labels (a condition, or the training frequencies,
-    or explicit per-class counts) is the same for all of them.
-    """
-
-    class_names_: list[str]
-    class_counts_: list[int]
-
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
-        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
-        otherwise the classes follow the training frequencies."""
-        from synth.sampling import fresh_seed
-
-        self._check_fitted()
-        seed = fresh_seed() if seed is None else seed
-        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
-
-    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
-        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance: {"3": 500, "8": 500}."""
-        self._check_fitted()
-        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
-        return self.sample_labels(labels, seed=seed)
-
-
 def is_image_model(folder: str | Path) -> bool:
     """Whether a saved model folder holds an image generator (read from its config.json)."""
     path = Path(folder) / "config.json"
@@ -186,4 +159,4 @@ def is_image_model(folder: str | Path) -> bool:
     return isinstance(config, dict) and config.get("kind") in IMAGE_KINDS
 
 
-__all__ = ["IMAGE_KINDS", "LABEL", "ClassConditionalSampling", "ImageSet", "is_image_model", "label_index", "plan_labels", "proportional_counts", "to_uint8"]
+__all__ = ["IMAGE_KINDS", "LABEL", "ImageSet", "is_image_model", "label_index", "plan_labels", "proportional_counts", "to_uint8"]

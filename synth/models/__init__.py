@@ -1,6 +1,22 @@
-"""Generators, one per file, all with the same contract:
-`fit(table) -> self`, `sample(n, conditions=None, seed=None)`, `save(dir)`,
-`Generator.load(dir)`. A saved model is `config.json` + safetensors weights.
+"""Generators, one per file, all with the same contract.
+
+The contract is code: `synth.models.base.Generator` (and its families
+`TabularGenerator`, `ImageGenerator`) declares it and implements what every
+generator does the same way: `fit(data) -> self`, `sample(n,
+conditions=None, seed=None)`, `save(folder)` / `load(folder)` (a saved model
+is `config.json` + safetensors weights), `hyperparameters()` and the
+learned attributes callers may read. Each model's hyperparameters are one
+pydantic config in `synth.models.configs` (torch-free: the spec is built
+from them).
+
+From Python (see README "Using the generators from Python"):
+
+    model = build_generator("ctgan", {"epochs": 10}).fit(table)
+    rows = model.sample(1000, conditions={"income": ">50K"}, seed=0)
+    model.save("model/"); same = load_generator("model/")
+
+Adding a generator: one file here (a subclass of a family in `base`), its
+config in `configs` and one entry in the registries below.
 """
 
 from __future__ import annotations
@@ -39,8 +55,30 @@ def generator_class(kind: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def build_generator(kind: str, hyperparameters: dict[str, Any], *, device: str, seed: int, verbose: bool = True):
-    return generator_class(kind)(**hyperparameters, device=device, seed=seed, verbose=verbose)
+def build_generator(kind: str, hyperparameters: dict[str, Any] | None = None, *, device: str = "auto", seed: int = 0,
+                    verbose: bool = True):
+    """An unfitted generator of `kind` (e.g. "ctgan", "tvae", "gaussian_copula", "ddpm"); `fit` it next.
+
+    `hyperparameters` are checked by the kind's config (`synth.models.configs`)
+    as a spec's `generator:` block is: an unknown key or a value out of range
+    raises one `GeneratorInputError` naming every such key. `device="auto"`
+    trains on CUDA when it is available, else on the CPU; `seed` makes
+    training reproducible.
+    """
+    from synth.models.configs import CONFIGS
+
+    cls = generator_class(kind)
+    config = CONFIGS[kind].parse(hyperparameters)
+    return cls(config, device=resolve_device(device), seed=seed, verbose=verbose)
+
+
+def resolve_device(device: str) -> str:
+    """"auto" → "cuda" when a GPU is available, else "cpu"; anything else unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_generator(folder: str | Path, device: str = "cpu"):

@@ -32,14 +32,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
-from synth.images import ClassConditionalSampling, ImageSet, label_index, to_uint8
-from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
+from synth.images import ImageSet, label_index, to_uint8
+from synth.models.base import ImageGenerator
+from synth.models.checkpoint import TrainingCheckpoint
+from synth.models.configs import ConvVAEConfig
+from synth.models.io import load_module
 from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
 WEIGHTS_NAME = "decoder.safetensors"
-SAMPLE_BATCH = 1000
 
 
 class Encoder(nn.Module):
@@ -79,36 +80,12 @@ class Decoder(nn.Module):
         return self.net(h)
 
 
-class ConvVAE(ClassConditionalSampling):
-    """Class-conditional convolutional VAE. Hyperparameters are stored unchanged; learned state ends in `_`."""
+class ConvVAE(ImageGenerator):
+    """Class-conditional convolutional VAE; hyperparameters in `ConvVAEConfig`, learned state ends in `_`."""
 
     kind = "conv_vae"
-
-    def __init__(
-        self,
-        epochs: int = 50,
-        batch_size: int = 128,
-        latent_dim: int = 16,
-        width: int = 32,
-        lr: float = 1e-3,
-        beta: float = 1.0,
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.latent_dim = latent_dim
-        self.width = width
-        self.lr = lr
-        self.beta = beta
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "latent_dim": self.latent_dim,
-                "width": self.width, "lr": self.lr, "beta": self.beta}
+    config_class = ConvVAEConfig
+    fitted_attribute = "decoder_"
 
     def _networks(self) -> tuple[int, int, int]:
         height, _, channels = self.image_shape_
@@ -118,19 +95,8 @@ class ConvVAE(ClassConditionalSampling):
     def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "ConvVAE":
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
-        height, width, _ = images.shape
-        if height != width or height % 4:
-            raise GeneratorInputError(f"conv_vae needs square images whose size is divisible by 4; got {height}×{width}. "
-                                      f"Set source.image_size (e.g. {max(8, height // 4 * 4)})")
-        if len(images) < self.batch_size:
-            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
-                                      f"lower generator.batch_size to at most {len(images)}")
-        from tqdm.auto import tqdm
-
+        self._start_fit(images, divisor=4)
         device = torch.device(self.device)
-        self.class_names_ = list(images.class_names)
-        self.class_counts_ = images.class_counts().tolist()
-        self.image_shape_ = images.shape
         channels, classes, size = self._networks()
         with training(device, self.seed):
             # 1. data once on the device, pixels in [0, 1] (the Bernoulli likelihood's range)
@@ -142,13 +108,9 @@ class ConvVAE(ClassConditionalSampling):
             decoder = Decoder(channels, classes, self.width, size, self.latent_dim).to(device)
             optimiser = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=self.lr)
 
-            self.loss_history_: list[dict[str, float]] = []
             # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0)
             parts = {"encoder": encoder, "decoder": decoder, "optimiser": optimiser}
-            checkpoint = checkpoint or NO_CHECKPOINT
-            first = checkpoint.start(parts, self.loss_history_, device)
-            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="ConvVAE", unit="epoch",
-                       disable=not self.verbose)
+            checkpoint, bar = self._epochs(checkpoint, parts, device)
             for epoch in bar:
                 sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's images
                 for rows in torch.randperm(len(x_all), device=device).split(self.batch_size):
@@ -173,23 +135,15 @@ class ConvVAE(ClassConditionalSampling):
         self.decoder_ = decoder.eval()
         return self
 
-    # -- sampling --------------------------------------------------------------
-    def _decode(self, z: torch.Tensor, classes: torch.Tensor) -> np.ndarray:
-        """Codes and class vectors → uint8 mean images."""
-        return to_uint8(torch.sigmoid(self.decoder_(z, classes)) * 2 - 1)
+    # -- one batch of sampling ------------------------------------------------------
+    def _mean_image(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Codes and class vectors → the decoder's mean images, in [-1, 1]."""
+        return torch.sigmoid(self.decoder_(z, classes)) * 2 - 1
 
-    @torch.no_grad()
-    def sample_labels(self, labels: np.ndarray, seed: int | None = None) -> ImageSet:
-        """One image per entry of `labels`: prior codes decoded with their class."""
-        self._check_fitted()
-        seed = fresh_seed() if seed is None else seed
-        device = torch.device(self.device)
-        out = []
-        with seeded(device, seed):
-            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(SAMPLE_BATCH):
-                onehot = F.one_hot(y.to(device), len(self.class_names_)).float()
-                out.append(self._decode(torch.randn(len(y), self.latent_dim, device=device), onehot))
-        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+    def _draw_images(self, y: torch.Tensor) -> torch.Tensor:
+        """Prior codes decoded with their class."""
+        onehot = F.one_hot(y, len(self.class_names_)).float()
+        return self._mean_image(torch.randn(len(y), self.latent_dim, device=y.device), onehot)
 
     @torch.no_grad()
     def interpolate(self, label: Any, to_label: Any | None = None, steps: int = 8, seed: int | None = None) -> np.ndarray:
@@ -210,30 +164,13 @@ class ConvVAE(ClassConditionalSampling):
             z0, z1 = torch.randn(2, self.latent_dim, device=device)
         w = torch.linspace(0, 1, steps, device=device)[:, None]  # (steps, 1)
         eye = torch.eye(len(self.class_names_), device=device)
-        return self._decode((1 - w) * z0 + w * z1, (1 - w) * eye[start] + w * eye[end])
+        return to_uint8(self._mean_image((1 - w) * z0 + w * z1, (1 - w) * eye[start] + w * eye[end]))
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "decoder_"):
-            raise GeneratorInputError("this ConvVAE is not fitted yet; call fit(images) or ConvVAE.load(folder) first")
+    # -- persistence: the decoder (the encoder only trains) -------------------------------------------------
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: self.decoder_.state_dict()}
 
-    def save(self, folder: str | Path) -> Path:
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
-                     image_shape=list(self.image_shape_), class_names=self.class_names_, class_counts=self.class_counts_)
-        save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "ConvVAE":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.image_shape_ = tuple(config["image_shape"])
-        model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
-        channels, classes, size = model._networks()
-        decoder = Decoder(channels, classes, model.width, size, model.latent_dim)
-        model.decoder_ = load_module(decoder, folder, WEIGHTS_NAME).to(device).eval()
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
+    def _restore_networks(self, folder: Path, config: dict[str, Any]) -> None:
+        channels, classes, size = self._networks()
+        decoder = Decoder(channels, classes, self.width, size, self.latent_dim)
+        self.decoder_ = load_module(decoder, folder, WEIGHTS_NAME).to(self.device).eval()

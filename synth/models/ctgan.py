@@ -48,36 +48,25 @@ blocks' distribution over the real rows the sampler feeds the discriminator
 On Adult at 30 epochs it raises the sdmetrics quality score from 0.83 to
 0.88 and the machine-learning efficacy from 0.53 to 0.58.
 
-Sampling runs in seeded blocks (`synth.models.tabular`), so the same seed
-gives the same rows however the output is chunked.
+Sampling runs in seeded blocks (`synth.models.base.TabularGenerator`), so
+the same seed gives the same rows however the output is chunked; this file
+holds only how CTGAN proposes one block's rows (`_proposer`).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth.errors import GeneratorInputError
-from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.tabular import (
-    SAMPLE_BLOCK_ROWS,
-    BlockLayout,
-    Conditions,
-    MarginalLoss,
-    block_generator,
-    check_rows,
-    draw_conditioned,
-)
-from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
-from synth.models.training import autocast, check_precision, training
-from synth.sampling import fresh_seed
+from synth.models.checkpoint import TrainingCheckpoint
+from synth.models.configs import CTGANConfig
+from synth.models.io import load_module
+from synth.models.tabular import Conditions, EncodedTabularGenerator, MarginalLoss, Proposer
+from synth.models.training import autocast, training
 from synth.transformer import DataTransformer
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -263,67 +252,12 @@ class CondSampler:
         return self.cond_vector(column, category)
 
 
-class CTGAN:
-    """Conditional tabular GAN. Hyperparameters are stored unchanged; learned state ends in `_`."""
+class CTGAN(EncodedTabularGenerator):
+    """Conditional tabular GAN; hyperparameters in `CTGANConfig`, learned state ends in `_`."""
 
     kind = "ctgan"
-    transformer_class = DataTransformer  # DP-CTGAN: the private transformer
-
-    def __init__(
-        self,
-        epochs: int = 300,
-        batch_size: int = 500,
-        embedding_dim: int = 128,
-        generator_dim: tuple[int, ...] = (256, 256),
-        discriminator_dim: tuple[int, ...] = (256, 256),
-        generator_lr: float = 2e-4,
-        discriminator_lr: float = 2e-4,
-        discriminator_steps: int = 1,
-        pac: int = 10,
-        max_modes: int = 10,
-        transformer_sample_size: int = 5_000,
-        max_categories: int = 100,
-        marginal_weight: float = 1.0,
-        precision: str = "fp32",
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.embedding_dim = embedding_dim
-        self.generator_dim = tuple(generator_dim)
-        self.discriminator_dim = tuple(discriminator_dim)
-        self.generator_lr = generator_lr
-        self.discriminator_lr = discriminator_lr
-        self.discriminator_steps = discriminator_steps
-        self.pac = pac
-        self.max_modes = max_modes
-        self.transformer_sample_size = transformer_sample_size
-        self.max_categories = max_categories
-        self.marginal_weight = marginal_weight
-        self.precision = check_precision(precision)
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "embedding_dim": self.embedding_dim,
-            "generator_dim": list(self.generator_dim),
-            "discriminator_dim": list(self.discriminator_dim),
-            "generator_lr": self.generator_lr,
-            "discriminator_lr": self.discriminator_lr,
-            "discriminator_steps": self.discriminator_steps,
-            "pac": self.pac,
-            "max_modes": self.max_modes,
-            "transformer_sample_size": self.transformer_sample_size,
-            "max_categories": self.max_categories,
-            "marginal_weight": self.marginal_weight,
-            "precision": self.precision,
-        }
+    config_class = CTGANConfig
+    fitted_attribute = "generator_"
 
     # -- the conditional loss ----------------------------------------------------------
     def _cond_loss(self, raw: torch.Tensor, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
@@ -337,25 +271,12 @@ class CTGAN:
     def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "CTGAN":
         """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
-        if len(table) < self.batch_size:
-            raise GeneratorInputError(
-                f"the training table has {len(table)} rows, fewer than batch_size={self.batch_size}; "
-                f"lower generator.batch_size to at most {len(table) - len(table) % self.pac} (a multiple of pac={self.pac})"
-            )
-        if self.batch_size % self.pac:
-            raise GeneratorInputError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
-        from tqdm.auto import tqdm
-
+        self._check_batch_fits(len(table), pac=self.pac)
         device = torch.device(self.device)
         with training(device, self.seed):
             # 1. encode the table once; from here on everything is a tensor on `device`
-            started = time.perf_counter()
-            self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size, max_categories=self.max_categories)
-            self.transformer_.fit(table, seed=self.seed)
-            data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
+            data = self._public_encode(table, device)
             self.sampler_ = CondSampler(data, self.transformer_.categorical_blocks())
-            self.layout_ = BlockLayout(self.transformer_, device)
-            self.transform_seconds_ = time.perf_counter() - started
             data_dim, cond_dim = data.shape[1], self.sampler_.cond_dim
             conditional = self.sampler_.n_blocks > 0
 
@@ -377,14 +298,10 @@ class CTGAN:
             B = self.batch_size
             mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
             steps_per_epoch = max(len(data) // B, 1)
-            self.loss_history_: list[dict[str, float]] = []
             # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0);
             # everything above is rebuilt from the seed and the data, so it is not stored
             parts = {"generator": self.generator_, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
-            checkpoint = checkpoint or NO_CHECKPOINT
-            first = checkpoint.start(parts, self.loss_history_, device)
-            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="CTGAN", unit="epoch",
-                       disable=not self.verbose)
+            checkpoint, bar = self._epochs(checkpoint, parts, device)
             for epoch in bar:
                 for _ in range(steps_per_epoch):
                     # 3. discriminator step(s): real rows drawn to match a random cond vector
@@ -430,36 +347,10 @@ class CTGAN:
         self.generator_.eval()
         return self
 
-    # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None, start: int = 0) -> pd.DataFrame:
-        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
-
-        The rarest conditioned category goes into the cond vector; further
-        conditioned columns are met by rejection (see `synth.models.tabular`).
-        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
-        start=5)` is rows 5..14 of `sample(15, seed=s)`.
-        """
-        self._check_fitted()
-        check_rows(n, start)
-        fixed = Conditions(self.transformer_, conditions, "CTGAN") if conditions else None
-        seed = fresh_seed() if seed is None else seed
-        device = torch.device(self.device)
-        first, last = start // SAMPLE_BLOCK_ROWS, (start + n - 1) // SAMPLE_BLOCK_ROWS
-        frames = []
-        with torch.no_grad():
-            for block in range(first, last + 1):
-                generator = block_generator(seed, block, device)
-                out = self._sample_block(SAMPLE_BLOCK_ROWS, fixed, generator)
-                lo = max(start - block * SAMPLE_BLOCK_ROWS, 0)
-                hi = min(start + n - block * SAMPLE_BLOCK_ROWS, SAMPLE_BLOCK_ROWS)
-                # decode the whole block, then slice: the draws that fill a capped column's rare bucket
-                # then do not depend on where a chunk starts
-                rows = self.transformer_.inverse_transform(out.cpu().numpy(), rng=np.random.default_rng(generator.initial_seed()))
-                frames.append(rows.iloc[lo:hi])
-        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-    def _sample_block(self, size: int, fixed: Conditions | None, generator: torch.Generator) -> torch.Tensor:
-        """(size, D) activated rows: cond vector → generator → tanh and one-hot samples; conditions set exactly."""
+    # -- one block of sampling ------------------------------------------------------
+    def _proposer(self, fixed: Conditions | None) -> Proposer:
+        """Raw rows: a cond vector (a random column and category by its real frequency, or the rarest
+        condition's) and noise, through the generator. The rest (`EncodedTabularGenerator`) is shared."""
         device = torch.device(self.device)
         primary = None if fixed is None else (fixed.primary.block, fixed.primary.index)
 
@@ -468,40 +359,15 @@ class CTGAN:
             z = torch.randn(m, self.embedding_dim, device=device, generator=g)
             return self.generator_(torch.cat([z, cond], 1))
 
-        if fixed is None:
-            return self.layout_.sample(propose(size, generator), generator)
-        raw = draw_conditioned(propose, self.layout_, fixed, size, generator, describe=str(fixed))
-        return fixed.overwrite(self.layout_.sample(raw, generator))
+        return propose
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "generator_"):
-            raise GeneratorInputError("this CTGAN is not fitted yet; call fit(table) or CTGAN.load(folder) first")
+    # -- persistence: config.json holds the transformer's state, which also gives the sampler its counts --------
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: self.generator_.state_dict()}
 
-    def _config(self) -> dict[str, Any]:
-        """What config.json holds besides the kind (the private version adds its ledger)."""
-        return {"hyperparameters": self.hyperparameters(), "seed": self.seed, "transformer": self.transformer_.state_dict()}
-
-    def save(self, folder: str | Path) -> Path:
-        """Write `config.json` (hyperparameters, transformer and sampler statistics) and safetensors weights."""
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, **self._config())
-        save_tensors(folder, WEIGHTS_NAME, self.generator_.state_dict())
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "CTGAN":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = cls.transformer_class.from_state_dict(config["transformer"])
-        # Sampling needs only the category counts, which the transformer's state holds.
-        model.sampler_ = CondSampler.from_counts(model.transformer_, device)
-        model.layout_ = BlockLayout(model.transformer_, device)
-        data_dim = model.transformer_.output_dim
-        model.generator_ = Generator(model.embedding_dim + model.sampler_.cond_dim, model.generator_dim, data_dim)
-        load_module(model.generator_, folder, WEIGHTS_NAME).to(device).eval()
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
-
+    def _restore_networks(self, folder: Path) -> None:
+        # sampling needs only the category counts, which the transformer's state holds
+        self.sampler_ = CondSampler.from_counts(self.transformer_, self.device)
+        self.generator_ = Generator(self.embedding_dim + self.sampler_.cond_dim, self.generator_dim,
+                                    self.transformer_.output_dim)
+        load_module(self.generator_, folder, WEIGHTS_NAME).to(self.device).eval()

@@ -23,20 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth.errors import GeneratorInputError
-from synth.images import ClassConditionalSampling, ImageSet, to_uint8
-from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
-from synth.models.training import seeded, training
-from synth.sampling import fresh_seed
+from synth.images import ImageSet
+from synth.models.base import ImageGenerator
+from synth.models.checkpoint import TrainingCheckpoint
+from synth.models.configs import DCGANConfig
+from synth.models.io import load_module
+from synth.models.training import training
 
 WEIGHTS_NAME = "generator.safetensors"
-SAMPLE_BATCH = 1000
 
 
 class Generator(nn.Module):
@@ -86,48 +84,12 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(y) * h).sum(1)
 
 
-class DCGAN(ClassConditionalSampling):
-    """Class-conditional DCGAN. Hyperparameters are stored unchanged; learned state ends in `_`."""
+class DCGAN(ImageGenerator):
+    """Class-conditional DCGAN; hyperparameters in `DCGANConfig`, learned state ends in `_`."""
 
     kind = "dcgan"
-
-    def __init__(
-        self,
-        epochs: int = 50,
-        batch_size: int = 128,
-        latent_dim: int = 100,
-        width: int = 64,
-        embedding_dim: int = 32,
-        generator_lr: float = 2e-4,
-        discriminator_lr: float = 2e-4,
-        beta1: float = 0.5,
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.latent_dim = latent_dim
-        self.width = width
-        self.embedding_dim = embedding_dim
-        self.generator_lr = generator_lr
-        self.discriminator_lr = discriminator_lr
-        self.beta1 = beta1
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "embedding_dim": self.embedding_dim,
-            "generator_lr": self.generator_lr,
-            "discriminator_lr": self.discriminator_lr,
-            "beta1": self.beta1,
-        }
+    config_class = DCGANConfig
+    fitted_attribute = "generator_"
 
     def _build_generator(self) -> Generator:
         height, _, channels = self.image_shape_
@@ -137,19 +99,9 @@ class DCGAN(ClassConditionalSampling):
     def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DCGAN":
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
-        height, width, channels = images.shape
-        if height != width or height % 4:
-            raise GeneratorInputError(f"dcgan needs square images whose size is divisible by 4; got {height}×{width}. "
-                                      f"Set source.image_size (e.g. {max(8, height // 4 * 4)})")
-        if len(images) < self.batch_size:
-            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
-                                      f"lower generator.batch_size to at most {len(images)}")
-        from tqdm.auto import tqdm
-
+        self._start_fit(images, divisor=4)
+        height, _, channels = images.shape
         device = torch.device(self.device)
-        self.class_names_ = list(images.class_names)
-        self.class_counts_ = images.class_counts().tolist()
-        self.image_shape_ = images.shape
         with training(device, self.seed):
             # 1. data once on the device in [-1, 1]; networks with DCGAN's N(0, 0.02) initialisation
             started = time.perf_counter()
@@ -165,13 +117,9 @@ class DCGAN(ClassConditionalSampling):
             opt_g = torch.optim.Adam(generator.parameters(), lr=self.generator_lr, betas=betas)
             opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.discriminator_lr, betas=betas)
 
-            self.loss_history_: list[dict[str, float]] = []
             # resuming: the last checkpoint's weights, batch-norm statistics, optimiser state, RNG state and losses
             parts = {"generator": generator, "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d}
-            checkpoint = checkpoint or NO_CHECKPOINT
-            first = checkpoint.start(parts, self.loss_history_, device)
-            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="DCGAN", unit="epoch",
-                       disable=not self.verbose)
+            checkpoint, bar = self._epochs(checkpoint, parts, device)
             for epoch in bar:
                 sums, steps = torch.zeros(2, device=device), 0
                 # whole batches only: batch norm statistics of a tiny last batch are noise
@@ -204,40 +152,13 @@ class DCGAN(ClassConditionalSampling):
         self.generator_ = generator.eval()
         return self
 
-    # -- sampling --------------------------------------------------------------
-    @torch.no_grad()
-    def sample_labels(self, labels: np.ndarray, seed: int | None = None) -> ImageSet:
-        """One image per entry of `labels`."""
-        self._check_fitted()
-        seed = fresh_seed() if seed is None else seed
-        device = torch.device(self.device)
-        out = []
-        with seeded(device, seed):
-            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(SAMPLE_BATCH):
-                y = y.to(device)
-                out.append(to_uint8(self.generator_(torch.randn(len(y), self.latent_dim, device=device), y)))
-        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+    # -- one batch of sampling ------------------------------------------------------
+    def _draw_images(self, y: torch.Tensor) -> torch.Tensor:
+        return self.generator_(torch.randn(len(y), self.latent_dim, device=y.device), y)
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "generator_"):
-            raise GeneratorInputError("this DCGAN is not fitted yet; call fit(images) or DCGAN.load(folder) first")
+    # -- persistence: the generator (the discriminator only trains) ---------------------------------------------
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: self.generator_.state_dict()}
 
-    def save(self, folder: str | Path) -> Path:
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
-                     image_shape=list(self.image_shape_), class_names=self.class_names_, class_counts=self.class_counts_)
-        save_tensors(folder, WEIGHTS_NAME, self.generator_.state_dict())
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "DCGAN":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.image_shape_ = tuple(config["image_shape"])
-        model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
-        model.generator_ = load_module(model._build_generator(), folder, WEIGHTS_NAME).to(device).eval()
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
+    def _restore_networks(self, folder: Path, config: dict[str, Any]) -> None:
+        self.generator_ = load_module(self._build_generator(), folder, WEIGHTS_NAME).to(self.device).eval()

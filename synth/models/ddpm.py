@@ -29,16 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from synth.errors import GeneratorInputError
-from synth.images import ClassConditionalSampling, ImageSet, to_uint8
-from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
-from synth.models.training import seeded, training
-from synth.sampling import fresh_seed
+from synth.images import ImageSet
+from synth.models.base import ImageGenerator
+from synth.models.checkpoint import TrainingCheckpoint
+from synth.models.configs import DDPMConfig
+from synth.models.io import load_module
+from synth.models.training import training
 
 WEIGHTS_NAME = "unet.safetensors"
 
@@ -70,66 +69,12 @@ def unet_config(
     }
 
 
-class DDPM(ClassConditionalSampling):
-    """Class-conditional diffusion generator. Hyperparameters are stored unchanged; learned state ends in `_`."""
+class DDPM(ImageGenerator):
+    """Class-conditional diffusion generator; hyperparameters in `DDPMConfig`, learned state ends in `_`."""
 
     kind = "ddpm"
-
-    def __init__(
-        self,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 2e-4,
-        block_out_channels: tuple[int, ...] = (64, 128, 128),
-        layers_per_block: int = 2,
-        attention: bool = True,
-        norm_num_groups: int = 32,
-        num_train_timesteps: int = 1000,
-        beta_schedule: str = "squaredcos_cap_v2",
-        label_dropout: float = 0.1,
-        guidance_scale: float = 2.0,
-        sampling_steps: int = 50,
-        ema_decay: float | None = 0.999,
-        sample_batch_size: int = 500,
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.block_out_channels = tuple(block_out_channels)
-        self.layers_per_block = layers_per_block
-        self.attention = attention
-        self.norm_num_groups = norm_num_groups
-        self.num_train_timesteps = num_train_timesteps
-        self.beta_schedule = beta_schedule
-        self.label_dropout = label_dropout
-        self.guidance_scale = guidance_scale
-        self.sampling_steps = sampling_steps
-        self.ema_decay = ema_decay
-        self.sample_batch_size = sample_batch_size
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "block_out_channels": list(self.block_out_channels),
-            "layers_per_block": self.layers_per_block,
-            "attention": self.attention,
-            "norm_num_groups": self.norm_num_groups,
-            "num_train_timesteps": self.num_train_timesteps,
-            "beta_schedule": self.beta_schedule,
-            "label_dropout": self.label_dropout,
-            "guidance_scale": self.guidance_scale,
-            "sampling_steps": self.sampling_steps,
-            "ema_decay": self.ema_decay,
-            "sample_batch_size": self.sample_batch_size,
-        }
+    config_class = DDPMConfig
+    fitted_attribute = "unet_"
 
     def _scheduler_config(self) -> dict[str, Any]:
         return {"num_train_timesteps": self.num_train_timesteps, "beta_schedule": self.beta_schedule,
@@ -139,24 +84,13 @@ class DDPM(ClassConditionalSampling):
     def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DDPM":
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state (UNet, EMA copy,
         optimiser, RNG) as it goes, or continue from its last save (the same model as an uninterrupted run)."""
-        height, width, channels = images.shape
         levels = len(self.block_out_channels)
-        if height != width or height % 2 ** (levels - 1):
-            raise GeneratorInputError(
-                f"ddpm with {levels} resolution levels needs square images whose size is divisible by "
-                f"{2 ** (levels - 1)}; got {height}×{width}. Set source.image_size (e.g. {max(8, height // 8 * 8)}) "
-                "or use fewer block_out_channels"
-            )
-        if len(images) < self.batch_size:
-            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
-                                      f"lower generator.batch_size to at most {len(images)}")
+        self._start_fit(images, divisor=2 ** (levels - 1), needs=f"ddpm with {levels} resolution levels",
+                        fix=" or use fewer block_out_channels")
         from diffusers import DDPMScheduler, UNet2DModel
-        from tqdm.auto import tqdm
 
+        height, _, channels = images.shape
         device = torch.device(self.device)
-        self.class_names_ = list(images.class_names)
-        self.class_counts_ = images.class_counts().tolist()
-        self.image_shape_ = images.shape
         self.unet_config_ = unet_config(height, channels, images.num_classes, self.block_out_channels,
                                         self.layers_per_block, self.attention, self.norm_num_groups)
         null_class = images.num_classes
@@ -172,13 +106,9 @@ class DDPM(ClassConditionalSampling):
             optimiser = torch.optim.AdamW(unet.parameters(), lr=self.lr, weight_decay=0.0)
             ema = copy.deepcopy(unet).requires_grad_(False) if self.ema_decay else None
 
-            self.loss_history_: list[dict[str, float]] = []
             # resuming: the last checkpoint's weights, EMA copy, optimiser state, RNG state and losses (fresh: epoch 0)
             parts = {"unet": unet, "optimiser": optimiser, **({"ema": ema} if ema is not None else {})}
-            checkpoint = checkpoint or NO_CHECKPOINT
-            first = checkpoint.start(parts, self.loss_history_, device)
-            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="DDPM", unit="epoch",
-                       disable=not self.verbose)
+            checkpoint, bar = self._epochs(checkpoint, parts, device)
             for epoch in bar:
                 total, count = torch.zeros((), device=device), 0
                 for rows in torch.randperm(len(x0_all), device=device).split(self.batch_size):
@@ -211,67 +141,45 @@ class DDPM(ClassConditionalSampling):
         self.unet_ = (ema if ema is not None else unet).eval()
         return self
 
-    # -- sampling --------------------------------------------------------------
-    @torch.no_grad()
-    def sample_labels(self, labels: np.ndarray, seed: int | None = None, steps: int | None = None,
-                      guidance_scale: float | None = None) -> ImageSet:
-        """One image per entry of `labels`, by DDIM; `steps` and `guidance_scale` override the defaults."""
-        self._check_fitted()
+    # -- one batch of sampling: DDIM with classifier-free guidance ----------------------------------------------
+    @property
+    def sample_batch(self) -> int:
+        return self.sample_batch_size
+
+    def _draw_images(self, y: torch.Tensor, steps: int | None = None, guidance_scale: float | None = None) -> torch.Tensor:
+        """Pure noise x_T denoised by DDIM to images of classes `y`; `steps` and `guidance_scale` (options of
+        `sample_labels`) override the model's `sampling_steps` and `guidance_scale`."""
         from diffusers import DDIMScheduler
 
-        steps = steps or self.sampling_steps
         scale = self.guidance_scale if guidance_scale is None else guidance_scale
-        seed = fresh_seed() if seed is None else seed
-        device = torch.device(self.device)
+        scheduler = DDIMScheduler.from_config(self._scheduler_config())
+        scheduler.set_timesteps(steps or self.sampling_steps)
         height, width, channels = self.image_shape_
         null_class = len(self.class_names_)
-        scheduler = DDIMScheduler.from_config(self._scheduler_config())
-        scheduler.set_timesteps(steps)
-        out = []
-        with seeded(device, seed):
-            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(self.sample_batch_size):
-                y = y.to(device)
-                # 1. start from pure noise x_T
-                x = torch.randn(len(y), channels, height, width, device=device)
-                for t in scheduler.timesteps:
-                    # 2. conditional and null-class predictions in one batch, mixed by the guidance scale
-                    if scale == 1:
-                        eps = self.unet_(x, t, class_labels=y).sample
-                    else:
-                        both = self.unet_(torch.cat([x, x]), t, class_labels=torch.cat([y, torch.full_like(y, null_class)])).sample
-                        eps_class, eps_null = both.chunk(2)
-                        eps = eps_null + scale * (eps_class - eps_null)
-                    # 3. one deterministic DDIM step (eta = 0) towards x_0
-                    x = scheduler.step(eps, t, x, eta=0.0).prev_sample
-                out.append(to_uint8(x))
-        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+        # 1. start from pure noise x_T
+        x = torch.randn(len(y), channels, height, width, device=y.device)
+        for t in scheduler.timesteps:
+            # 2. conditional and null-class predictions in one batch, mixed by the guidance scale
+            if scale == 1:
+                eps = self.unet_(x, t, class_labels=y).sample
+            else:
+                both = self.unet_(torch.cat([x, x]), t, class_labels=torch.cat([y, torch.full_like(y, null_class)])).sample
+                eps_class, eps_null = both.chunk(2)
+                eps = eps_null + scale * (eps_class - eps_null)
+            # 3. one deterministic DDIM step (eta = 0) towards x_0
+            x = scheduler.step(eps, t, x, eta=0.0).prev_sample
+        return x
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "unet_"):
-            raise GeneratorInputError("this DDPM is not fitted yet; call fit(images) or DDPM.load(folder) first")
+    # -- persistence: UNet and scheduler configs in config.json (plain values), the sampled weights --------------
+    def _learned_config(self) -> dict[str, Any]:
+        return {**super()._learned_config(), "unet": self.unet_config_, "scheduler": self._scheduler_config()}
 
-    def save(self, folder: str | Path) -> Path:
-        """`config.json` (hyperparameters, UNet and scheduler configs, classes) and the sampled weights."""
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
-                     unet=self.unet_config_, scheduler=self._scheduler_config(), image_shape=list(self.image_shape_),
-                     class_names=self.class_names_, class_counts=self.class_counts_)
-        save_tensors(folder, WEIGHTS_NAME, self.unet_.state_dict())
-        return folder
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: self.unet_.state_dict()}
 
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "DDPM":
+    def _restore_networks(self, folder: Path, config: dict[str, Any]) -> None:
         from diffusers import UNet2DModel
 
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
         # plain values checked by read_config (synth.models.io): built from keyword arguments, never from a path or hub id
-        model.unet_config_ = config["unet"]
-        model.image_shape_ = tuple(config["image_shape"])
-        model.class_names_, model.class_counts_ = config["class_names"], config["class_counts"]
-        model.unet_ = load_module(UNet2DModel(**model.unet_config_), folder, WEIGHTS_NAME).to(device).eval()
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
+        self.unet_config_ = config["unet"]
+        self.unet_ = load_module(UNet2DModel(**self.unet_config_), folder, WEIGHTS_NAME).to(self.device).eval()

@@ -22,21 +22,14 @@
 
 from __future__ import annotations
 
-import time
-import warnings
-from pathlib import Path
-from typing import Any
-
 import pandas as pd
 import torch
 from torch import nn
 
-from synth.errors import GeneratorInputError
-from synth.models.io import read_config
-from synth.models.tabular import BlockLayout, MarginalLoss
+from synth.models.configs import DPTVAEConfig
+from synth.models.tabular import MarginalLoss, PrivateTraining
 from synth.models.training import training
-from synth.models.tvae import PRIOR_ROWS, TVAE, CategoryLatents, Decoder, Encoder
-from synth.privacy.budget import PrivacyBudget
+from synth.models.tvae import TVAE, CategoryLatents, Decoder, Encoder
 from synth.privacy.transformer import DPDataTransformer
 
 #: Prior codes decoded to fit the per-category latent Gaussians after training.
@@ -75,89 +68,23 @@ class PrivateVAE(nn.Module):
         return mu, logvar, self.decoder(z), self.scale(x)
 
 
-class DPTVAE(TVAE):
+class DPTVAE(PrivateTraining, TVAE):
     """TVAE with DP-SGD on encoder and decoder and private preprocessing (see the module docstring)."""
 
     kind = "dp_tvae"
+    config_class = DPTVAEConfig
     transformer_class = DPDataTransformer
-
-    def __init__(
-        self,
-        epsilon: float = 3.0,
-        delta: float | None = None,
-        max_grad_norm: float = 1.0,
-        preprocessing_share: float = 0.2,
-        accountant: str = "rdp",
-        bounds: dict[str, Any] | None = None,
-        categories: dict[str, list] | None = None,
-        epochs: int = 30,
-        batch_size: int = 500,
-        embedding_dim: int = 128,
-        compress_dims: tuple[int, ...] = (128, 128),
-        decompress_dims: tuple[int, ...] = (128, 128),
-        lr: float = 1e-3,
-        l2scale: float = 1e-5,
-        loss_factor: float = 2.0,
-        max_modes: int = 10,
-        marginal_weight: float = 1.0,
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        super().__init__(
-            epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim, compress_dims=compress_dims,
-            decompress_dims=decompress_dims, lr=lr, l2scale=l2scale, loss_factor=loss_factor, max_modes=max_modes,
-            device=device, seed=seed, verbose=verbose,
-        )
-        self.epsilon = epsilon
-        self.delta = delta
-        self.max_grad_norm = max_grad_norm
-        self.preprocessing_share = preprocessing_share
-        self.accountant = accountant
-        self.bounds = dict(bounds or {})
-        self.categories = dict(categories or {})
-        self.marginal_weight = marginal_weight
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "epsilon": self.epsilon,
-            "delta": self.delta,
-            "max_grad_norm": self.max_grad_norm,
-            "preprocessing_share": self.preprocessing_share,
-            "accountant": self.accountant,
-            "bounds": {k: list(v) for k, v in self.bounds.items()},
-            "categories": self.categories,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "embedding_dim": self.embedding_dim,
-            "compress_dims": list(self.compress_dims),
-            "decompress_dims": list(self.decompress_dims),
-            "lr": self.lr,
-            "l2scale": self.l2scale,
-            "loss_factor": self.loss_factor,
-            "max_modes": self.max_modes,
-            "marginal_weight": self.marginal_weight,
-        }
 
     # -- training --------------------------------------------------------------
     def fit(self, table: pd.DataFrame, checkpoint=None) -> "DPTVAE":
-        if checkpoint is not None:  # see synth.resume: a resumed DP run could not prove its ε
-            raise GeneratorInputError("DP-TVAE does not checkpoint or resume: the accountant's history and the Poisson-sampling "
-                                      "and noise generators are not saved; train without a checkpoint")
+        budget = self._private_budget(checkpoint)
         from opacus.grad_sample import register_grad_sampler
-        from tqdm.auto import tqdm
 
         register_grad_sampler(RowScale)(_row_scale_grad_sampler)
-        budget = PrivacyBudget(self.epsilon, self.delta, self.max_grad_norm, self.preprocessing_share, self.accountant)
-        budget.check()
         device = torch.device(self.device)
         with training(device, self.seed):
             # 1. preprocessing inside the budget: noisy counts only; then encode every row with them
-            started = time.perf_counter()
-            self.transformer_ = budget.preprocess(table, DPDataTransformer(self.max_modes, self.bounds, self.categories), self.seed)
-            data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
-            self.layout_ = BlockLayout(self.transformer_, device)
-            self.transform_seconds_ = time.perf_counter() - started
+            data = self._private_encode(table, budget, device)
             alphas = self.layout_.tanh_cols
             targets = self.layout_.padded(data).argmax(dim=-1)  # (N, n_blocks): each row's class in each block
 
@@ -181,12 +108,7 @@ class DPTVAE(TVAE):
 
             # The losses are averages over real rows, statistics of the training data outside ε: they are shown on the
             # progress bar (the operator holds the data anyway) but not kept, so no card publishes them.
-            self.loss_history_: list[dict[str, float]] = []
-            loop_started = time.perf_counter()  # train_seconds_: the DP-SGD loop alone, for per-epoch timings
-            bar = tqdm(budget.batches(len(data), seed=self.seed), total=self.epochs, desc="DP-TVAE", unit="epoch", disable=not self.verbose)
-            with warnings.catch_warnings():
-                # the input rows need no gradient, so PyTorch notes that Opacus' full backward hooks see outputs only
-                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            with self._dp_sgd_epochs(budget, len(data)) as bar:
                 for epoch in bar:
                     sums, seen = torch.zeros(2, device=device), 0
                     for rows in epoch:
@@ -220,17 +142,11 @@ class DPTVAE(TVAE):
                     reconstruction_mean, kl_mean = (sums / max(seen, 1)).tolist()
                     bar.set_postfix(loss=f"{self.loss_factor * reconstruction_mean + kl_mean:.3f}", kl=f"{kl_mean:.3f}")
 
-            self.train_seconds_ = time.perf_counter() - loop_started
-
             # 7. the ledger, from the accountant's actual history
-            self.privacy_ = budget.ledger(
-                private_module="encoder and decoder",
-                post_processing=[
-                    "conditional sampling: each category's latent Gaussian is fitted to prior codes whose decoded row has it",
-                    "decoder steps on prior codes towards the released noisy marginals (marginal_weight)",
-                ],
-            )
-            self.private_row_count_ = int(round(self.transformer_.noisy_rows_))
+            self._close_ledger(budget, "encoder and decoder", [
+                "conditional sampling: each category's latent Gaussian is fitted to prior codes whose decoded row has it",
+                "decoder steps on prior codes towards the released noisy marginals (marginal_weight)",
+            ])
             with torch.no_grad():
                 self.decoder_.sigma.copy_(scale.sigma)
             vae.remove_hooks()
@@ -259,24 +175,4 @@ class DPTVAE(TVAE):
             count.index_add_(0, category, torch.ones(len(z), device=device))
             first.index_add_(0, category, z)
             second.index_add_(0, category, z**2)
-        total = (count + PRIOR_ROWS)[:, None]
-        latents = CategoryLatents(n_categories, self.embedding_dim).to(device)
-        latents.mean.copy_(first / total)
-        latents.std.copy_(((second + PRIOR_ROWS) / total - latents.mean**2).clamp(min=1e-8).sqrt())
-        return latents
-
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "decoder_"):
-            raise GeneratorInputError("this DP-TVAE is not fitted yet; call fit(table) or DPTVAE.load(folder) first")
-
-    def _config(self) -> dict[str, Any]:
-        """config.json: the hyperparameters, the private transformer's state and the privacy ledger."""
-        return {**super()._config(), "privacy": self.privacy_}
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "DPTVAE":
-        model = super().load(folder, device)  # with `transformer_class`, the private transformer
-        model.privacy_ = read_config(Path(folder), cls.kind)["privacy"]
-        model.private_row_count_ = int(round(model.transformer_.noisy_rows_))
-        return model
+        return CategoryLatents.from_moments(count, first, second)

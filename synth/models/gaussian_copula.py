@@ -31,9 +31,10 @@ A categorical column with more than `max_categories` values keeps the most
 frequent ones and pools the rest into one interval, decoded back to a pooled
 value by its frequency, as the neural generators' transformer does.
 
-Sampling runs in blocks of `BLOCK_ROWS` rows, block j from its own NumPy
-generator seeded by (seed, j), so `sample(n, seed=s)` gives the same rows
-however a large output is split (`start=`).
+Sampling runs in blocks of `SAMPLE_BLOCK_ROWS` rows
+(`synth.models.base.TabularGenerator`), block j from its own NumPy generator
+seeded by (seed, j), so `sample(n, seed=s)` gives the same rows however a
+large output is split (`start=`).
 
 Everything learned is plain numbers in `config.json` plus the correlation
 matrix in safetensors: no rows, no pickle. Computation is NumPy on the CPU
@@ -53,9 +54,10 @@ import torch
 from scipy import special
 
 from synth.errors import GeneratorInputError, ModelError
-from synth.models.io import DAMAGED, load_tensors, read_config, save_tensors, write_config
-from synth.models.tabular import category_position, check_rows, same_value
-from synth.sampling import fresh_seed
+from synth.models.base import SAMPLE_BLOCK_ROWS, TabularGenerator
+from synth.models.configs import GaussianCopulaConfig
+from synth.models.io import DAMAGED, load_tensors
+from synth.models.tabular import category_position, unknown_category
 from synth.transformer import (
     MAX_CATEGORIES,
     _column_kind,
@@ -77,8 +79,6 @@ MIN_EIGENVALUE = 1e-6
 ROWS_PER_QUANTILE = 10
 #: Gibbs sweeps over the conditioned scores when several columns are conditioned.
 GIBBS_SWEEPS = 20
-#: Rows per seeded sampling block (row i belongs to block i // BLOCK_ROWS).
-BLOCK_ROWS = 4096
 
 
 # -- marginals: a column <-> uniforms in (0, 1) ------------------------------------
@@ -265,21 +265,15 @@ def _matrix_sqrt(covariance: np.ndarray) -> np.ndarray:
     return eigenvectors * np.sqrt(eigenvalues.clip(min=0.0))
 
 
-class GaussianCopula:
-    """Gaussian copula over per-column marginals. Hyperparameters are stored unchanged; learned state ends in `_`."""
+class GaussianCopula(TabularGenerator):
+    """Gaussian copula over per-column marginals; hyperparameters in `GaussianCopulaConfig`, learned state ends in `_`.
+
+    `device` is accepted for the shared contract; everything runs in NumPy on the CPU.
+    """
 
     kind = "gaussian_copula"
-
-    def __init__(self, n_quantiles: int = 200, max_categories: int = MAX_CATEGORIES, device: str = "cpu", seed: int = 0,
-                 verbose: bool = True):
-        self.n_quantiles = n_quantiles
-        self.max_categories = max_categories
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose  # part of the shared contract; fitting has no loop worth a progress bar
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"n_quantiles": self.n_quantiles, "max_categories": self.max_categories}
+    config_class = GaussianCopulaConfig
+    fitted_attribute = "correlation_"
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, table: pd.DataFrame) -> "GaussianCopula":
@@ -287,10 +281,6 @@ class GaussianCopula:
         problems = []
         if len(table) < 2 or table.shape[1] == 0:
             problems.append(f"cannot fit on a table of shape {table.shape}: a correlation needs at least two rows and one column")
-        if isinstance(self.n_quantiles, bool) or not isinstance(self.n_quantiles, (int, np.integer)) or self.n_quantiles < 2:
-            problems.append(f"n_quantiles must be an integer of at least 2, got {self.n_quantiles!r}")
-        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer)) or self.max_categories < 2:
-            problems.append(f"max_categories must be an integer of at least 2, got {self.max_categories!r}")
         for name in table.columns:
             if table[name].isna().all():
                 problems.append(f"column {name!r} is entirely missing; drop it from the source or fill it")
@@ -311,29 +301,14 @@ class GaussianCopula:
         correlation = (eigenvectors * eigenvalues.clip(min=MIN_EIGENVALUE)) @ eigenvectors.T
         scale = np.sqrt(np.diag(correlation))
         self.correlation_ = correlation / np.outer(scale, scale)
-        self.loss_history_: list[dict[str, float]] = []  # nothing is trained by gradient descent
         return self
 
-    # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None, start: int = 0) -> pd.DataFrame:
-        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
-
-        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
-        start=5)` is rows 5..14 of `sample(15, seed=s)`. The global RNGs are never touched.
-        """
-        self._check_fitted()
-        check_rows(n, start)
-        fixed = self._fixed_conditions(conditions)
-        seed = fresh_seed() if seed is None else seed
-        frames = []
-        for block in range(start // BLOCK_ROWS, (start + n - 1) // BLOCK_ROWS + 1):
-            rng = np.random.default_rng([seed % 2**63, block])
-            lo = max(start - block * BLOCK_ROWS, 0)
-            hi = min(start + n - block * BLOCK_ROWS, BLOCK_ROWS)
-            # the whole block is decoded before slicing: pooled values are drawn from `rng` too
-            rows = self._decode(self._draw_scores(BLOCK_ROWS, fixed, rng), fixed, rng)
-            frames.append(rows.iloc[lo:hi])
-        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    # -- one block of sampling ------------------------------------------------------
+    def _sample_block(self, seed: int, block: int, fixed: list[tuple[int, float, float]] | None) -> pd.DataFrame:
+        """Scores drawn and decoded with the block's own NumPy generator (pooled values are drawn from it too)."""
+        rng = np.random.default_rng([seed % 2**63, block])
+        fixed = fixed or []
+        return self._decode(self._draw_scores(SAMPLE_BLOCK_ROWS, fixed, rng), fixed, rng)
 
     def _draw_scores(self, n: int, fixed: list[tuple[int, float, float]], rng: np.random.Generator) -> np.ndarray:
         """(n, d) normal scores: z ~ N(0, Σ), or conditioned on the fixed scores lying in their categories' intervals."""
@@ -385,10 +360,8 @@ class GaussianCopula:
             slot += width
         return pd.DataFrame(columns)
 
-    def _fixed_conditions(self, conditions: dict[str, Any] | None) -> list[tuple[int, float, float]]:
+    def _conditions(self, conditions: dict[str, Any]) -> list[tuple[int, float, float]]:
         """Check conditions and return (copula column, interval lower, interval upper) of each."""
-        if not conditions:
-            return []
         slots, slot = {}, 0
         for marginal in self.marginals_:
             if marginal["kind"] == "categorical":
@@ -405,14 +378,8 @@ class GaussianCopula:
             seen = [c for c, f in zip(categories, frequencies) if f > 0]
             index = category_position(categories, value)
             if index is None or frequencies[index] == 0:
-                if any(same_value(value, rare) for rare in marginal.get("rare_values", [])):
-                    problems.append(
-                        f"condition {column}={value!r}: this value is one of the {len(marginal['rare_values'])} rare values "
-                        f"the model pooled into one interval (the column was capped at max_categories={len(categories)}); "
-                        f"condition on a kept category or fit with a larger max_categories"
-                    )
-                else:
-                    problems.append(f"condition {column}={value!r}: not a category seen in training; known: {seen}")
+                problems.append(unknown_category(column, value, seen, len(categories), marginal.get("rare_values", []),
+                                                 "interval"))
                 continue
             edges = _interval_bounds(frequencies)
             fixed.append((slot, float(edges[index]), float(edges[index + 1])))
@@ -420,33 +387,21 @@ class GaussianCopula:
             raise GeneratorInputError("GaussianCopula: " + "; ".join(problems))
         return fixed
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "correlation_"):
-            raise GeneratorInputError("this GaussianCopula is not fitted yet; call fit(table) or GaussianCopula.load(folder) first")
+    # -- persistence: config.json holds the marginals, safetensors the correlation matrix --------------------
+    def _learned_config(self) -> dict[str, Any]:
+        return {"marginals": self.marginals_}
 
-    def save(self, folder: str | Path) -> Path:
-        """Write `config.json` (hyperparameters, per-column marginals) and the correlation matrix as safetensors."""
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, marginals=self.marginals_)
-        save_tensors(folder, WEIGHTS_NAME, {"correlation": torch.from_numpy(self.correlation_)})
-        return folder
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: {"correlation": torch.from_numpy(self.correlation_)}}
 
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "GaussianCopula":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.marginals_ = config["marginals"]
+    def _restore(self, folder: Path, config: dict[str, Any]) -> None:
+        self.marginals_ = config["marginals"]
         tensors = load_tensors(folder, WEIGHTS_NAME)
         if "correlation" not in tensors:
             raise ModelError(f"{folder / WEIGHTS_NAME}: holds no 'correlation' tensor; {DAMAGED}")
         correlation = tensors["correlation"].numpy()
-        d = sum(_width(m) for m in model.marginals_)
+        d = sum(_width(m) for m in self.marginals_)
         if correlation.shape != (d, d):
             raise ModelError(f"{folder / WEIGHTS_NAME}: the correlation is {correlation.shape}, but config.json "
                              f"describes {d} copula columns; {DAMAGED}")
-        model.correlation_ = correlation
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
+        self.correlation_ = correlation

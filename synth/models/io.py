@@ -11,8 +11,8 @@ so loading checks before it builds anything:
   out of it), at most `MAX_CONFIG_BYTES`, and a JSON object;
 - its `kind` is a known generator, and the whole config matches that kind's
   schema (`CONFIG_SCHEMAS`): exactly the keys that kind's `save` writes,
-  each of the right type; the hyperparameters are the generator class's own
-  keyword arguments (read from its signature), nothing else;
+  each of the right type; the hyperparameters are checked, strictly, by the
+  kind's config (`synth.models.configs`), the one a spec is checked by;
 - the config names no file: weights files have fixed names, chosen by the
   generator class, and `model_file` checks each is a regular file inside
   the folder. DDPM's UNet config is stored inline and holds only the keys
@@ -28,17 +28,14 @@ damaged (re-publish or re-train), as one line.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import reprlib
-import types
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synth.errors import ModelError
 
@@ -224,7 +221,7 @@ class _Header(_Plain):
     kind: str
     format_version: Literal[1] = FORMAT_VERSION
     seed: int = 0
-    #: Checked separately, against the generator class's own keyword arguments (`_hyperparameter_schema`).
+    #: Checked separately, strictly, by the kind's config in synth.models.configs (`_hyperparameter_schema`).
     hyperparameters: dict[str, Any]
 
 
@@ -343,62 +340,30 @@ CONFIG_SCHEMAS: dict[str, type[_Header]] = {
     "dcgan": _ImageConfig,
     "conv_vae": _ImageConfig,
 }
-#: Constructor arguments that are not hyperparameters (they are never stored in the config's hyperparameters).
-_NOT_HYPERPARAMETERS = {"self", "device", "seed", "verbose"}
-
-
 def _hyperparameter_schema(kind: str) -> type[BaseModel]:
-    """A strict schema of the generator class's keyword arguments: its signature's names, annotations and defaults.
+    """The kind's config (`synth.models.configs`): the same names, bounds and rules a spec and `build_generator`
+    apply. A key left out takes the config's default (models saved before a hyperparameter existed still load)."""
+    from synth.models.configs import CONFIGS
 
-    Declared once, next to the model: whatever the class takes is what a
-    config may hold. A key left out takes the class default (models saved
-    before a hyperparameter existed still load); tuples are JSON lists.
-    """
-    from synth.models import generator_class
-
-    cls = generator_class(kind)
-    hints = typing.get_type_hints(cls.__init__)
-    fields = {}
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
-        if name in _NOT_HYPERPARAMETERS or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
-            continue
-        fields[name] = (_bounded(hints.get(name, Any)), parameter.default)
-    return create_model(f"{cls.__name__}Hyperparameters", __base__=_Plain, **fields)
-
-
-#: Every count of every generator (epochs, sizes, widths, steps, modes) is at least 1 and every rate, weight or
-#: budget is a finite number of at least 0, so these two rules check all of them without a hand-kept list.
-_COUNT = Annotated[int, Field(ge=1)]
-_AMOUNT = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-def _bounded(annotation: Any) -> Any:
-    """`annotation` with int → a count (≥ 1) and float → an amount (finite, ≥ 0), also inside tuples and `| None`."""
-    if annotation is int:
-        return _COUNT
-    if annotation is float:
-        return _AMOUNT
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return tuple[_bounded(args[0]), ...]
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        inner = [a for a in args if a is not type(None)]
-        return _bounded(inner[0]) | None if len(inner) == 1 else annotation
-    return annotation
+    return CONFIGS[kind]
 
 
 def _schema_problems(kind: str, config: dict[str, Any]) -> str:
     """'' when `config` matches `kind`'s schema; otherwise up to three problems, each naming its key."""
     problems: list[str] = []
+    hyperparameters = config.get("hyperparameters")
+    if isinstance(hyperparameters, dict) and "kind" in hyperparameters:  # the config's own field, never saved
+        problems.append("hyperparameters.kind: unexpected key")
+        hyperparameters = {k: v for k, v in hyperparameters.items() if k != "kind"}
     for schema, data, prefix in (
         (CONFIG_SCHEMAS[kind], config, ""),
-        (_hyperparameter_schema(kind), config.get("hyperparameters"), "hyperparameters."),
+        (_hyperparameter_schema(kind), hyperparameters, "hyperparameters."),
     ):
         if not isinstance(data, dict):
             continue  # the first schema has already said what is wrong with it
         try:
-            # through JSON, where strict mode reads lists as tuples and nothing else as anything
-            schema.model_validate_json(json.dumps(data))
+            # through JSON and strict, where lists read as tuples and nothing else as anything ("3" is not 3)
+            schema.model_validate_json(json.dumps(data), strict=True)
         except ValidationError as err:
             problems += [_describe(error, prefix) for error in err.errors(include_url=False)]
         except (ValueError, RecursionError) as err:  # too deep to serialise again

@@ -17,26 +17,36 @@
   transformer, the same way for every model, and the rejection step that
   makes several conditioned columns exact (see `Conditions.acceptance`).
 - `block_generator`: sampling runs in fixed blocks of `SAMPLE_BLOCK_ROWS`
-  rows, block j drawn from its own `torch.Generator` seeded by (seed, j),
-  so row i of `sample(n, seed=s)` does not depend on `n` and the same rows
-  come out however a large output is chunked (see `sample(start=...)`).
+  rows (`synth.models.base.TabularGenerator`), block j drawn from its own
+  `torch.Generator` seeded by (seed, j), so row i of `sample(n, seed=s)`
+  does not depend on `n` and the same rows come out however a large output
+  is chunked (see `sample(start=...)`).
+- `EncodedTabularGenerator`: the base of CTGAN and TVAE (and so of their
+  private versions): conditions, one seeded block from the model's
+  `_proposer`, decoding, and saving the transformer with the weights.
+  `PrivateTraining` adds what DP-CTGAN and DP-TVAE share: the budget, the
+  private preprocessing, the ledger, and no checkpoints.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
+from abc import abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
 from synth.errors import GeneratorInputError
+from synth.models.base import SAMPLE_BLOCK_ROWS, TabularGenerator
 from synth.transformer import DataTransformer
 
-#: Rows drawn per seeded block when sampling (row i belongs to block i // SAMPLE_BLOCK_ROWS).
-SAMPLE_BLOCK_ROWS = 4096
 #: Rounds of candidates tried per block before the rest of a multi-column condition is importance-resampled.
 MAX_REJECTION_ROUNDS = 50
 
@@ -183,14 +193,8 @@ class Conditions:
             categories = state["categories"]
             index = category_position(categories, value)
             if index is None:
-                if any(same_value(value, rare) for rare in state.get("rare_values", [])):
-                    problems.append(
-                        f"condition {column}={value!r}: this value is one of the {len(state['rare_values'])} rare values "
-                        f"the model pooled into one bucket (the column was capped at max_categories={len(categories)}); "
-                        f"condition on a kept category or fit with a larger max_categories"
-                    )
-                else:
-                    problems.append(f"condition {column}={value!r}: not a category seen in training; known: {categories}")
+                problems.append(unknown_category(column, value, categories, len(categories), state.get("rare_values", []),
+                                                 "bucket"))
                 continue
             b, offset, width = blocks[column]
             parsed.append(Condition(column, value, b, offset, width, index, int(state["frequencies"][index])))
@@ -303,11 +307,14 @@ def block_generator(seed: int, block: int, device: torch.device) -> torch.Genera
     return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def check_rows(n: int, start: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise GeneratorInputError(f"n must be a positive number of rows, got {n!r}")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-        raise GeneratorInputError(f"start must be a row index of at least 0, got {start!r}")
+def unknown_category(column: str, value: Any, known: list, kept: int, rare_values: list, pool: str) -> str:
+    """Why `value` cannot be a condition on `column`: pooled with the rare values (into one `pool`; `kept`
+    categories were kept), or never seen (`known`: the categories it could be)."""
+    if any(same_value(value, rare) for rare in rare_values):
+        return (f"condition {column}={value!r}: this value is one of the {len(rare_values)} rare values the model "
+                f"pooled into one {pool} (the column was capped at max_categories={kept}); "
+                "condition on a kept category or fit with a larger max_categories")
+    return f"condition {column}={value!r}: not a category seen in training; known: {known}"
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -320,3 +327,136 @@ def category_position(categories: list, value: Any) -> int | None:
         return categories.index(value)
     matches = [i for i, c in enumerate(categories) if c is not None and str(c) == str(value)]
     return matches[0] if len(matches) == 1 else None
+
+
+#: `propose(m, generator)`: m raw (not yet activated) rows (m, D) from the model's sampling network.
+Proposer = Callable[[int, torch.Generator], torch.Tensor]
+
+
+class EncodedTabularGenerator(TabularGenerator):
+    """A generator of rows encoded by a `DataTransformer` (CTGAN, TVAE): a model implements `_proposer`.
+
+    One block of sampling: the model's network proposes raw rows (steered by
+    the rarest condition), `BlockLayout.sample` activates them (tanh and a
+    one-hot sample per block), any further conditions are met by rejection,
+    the conditioned blocks are set exactly, and the transformer decodes.
+    """
+
+    #: The private versions read their transformer's state with the private transformer.
+    transformer_class: ClassVar[type] = DataTransformer
+
+    transformer_: DataTransformer
+    layout_: BlockLayout
+
+    def _conditions(self, conditions: dict[str, Any]) -> Conditions:
+        return Conditions(self.transformer_, conditions, self.title)
+
+    @abstractmethod
+    def _proposer(self, fixed: Conditions | None) -> Proposer:
+        """How this model proposes raw rows, given the checked conditions (None: unconditional)."""
+
+    def _sample_block(self, seed: int, block: int, fixed: Conditions | None) -> pd.DataFrame:
+        generator = block_generator(seed, block, torch.device(self.device))
+        with torch.no_grad():
+            propose = self._proposer(fixed)
+            if fixed is None:
+                out = self.layout_.sample(propose(SAMPLE_BLOCK_ROWS, generator), generator)
+            else:
+                raw = draw_conditioned(propose, self.layout_, fixed, SAMPLE_BLOCK_ROWS, generator, describe=str(fixed))
+                out = fixed.overwrite(self.layout_.sample(raw, generator))
+        # decoding draws too (a capped column's pooled values), from the block's own seed
+        return self.transformer_.inverse_transform(out.cpu().numpy(), rng=np.random.default_rng(generator.initial_seed()))
+
+    def _check_batch_fits(self, rows: int, pac: int | None = None) -> None:
+        """Before fitting: one batch (a multiple of `pac` rows, for CTGAN) must fit in the training table."""
+        if rows < self.batch_size:
+            most = f"{rows - rows % pac} (a multiple of pac={pac})" if pac else f"{rows}"
+            raise GeneratorInputError(f"the training table has {rows} rows, fewer than batch_size={self.batch_size}; "
+                                      f"lower generator.batch_size to at most {most}")
+
+    def _encode(self, table: pd.DataFrame, fitted_transformer: Callable[[], DataTransformer],
+                device: torch.device) -> torch.Tensor:
+        """Fit step 1: the transformer is fitted (`fitted_transformer()`) and encodes the table once; from here on
+        the rows are a tensor on `device`. Timed as `transform_seconds_`."""
+        started = time.perf_counter()
+        self.transformer_ = fitted_transformer()
+        data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
+        self.layout_ = BlockLayout(self.transformer_, device)
+        self.transform_seconds_ = time.perf_counter() - started
+        return data
+
+    def _public_encode(self, table: pd.DataFrame, device: torch.device) -> torch.Tensor:
+        """`_encode` with the public transformer: Gaussian mixtures on a bounded subsample, capped categories."""
+        return self._encode(table, lambda: DataTransformer(self.max_modes, self.transformer_sample_size,
+                                                           max_categories=self.max_categories).fit(table, seed=self.seed),
+                            device)
+
+    # -- persistence -----------------------------------------------------------
+    def _learned_config(self) -> dict[str, Any]:
+        return {"transformer": self.transformer_.state_dict()}
+
+    def _restore(self, folder: Path, config: dict[str, Any]) -> None:
+        self.transformer_ = self.transformer_class.from_state_dict(config["transformer"])
+        self.layout_ = BlockLayout(self.transformer_, self.device)
+        self._restore_networks(folder)
+
+    @abstractmethod
+    def _restore_networks(self, folder: Path) -> None:
+        """The sampling network(s) from the folder's weights (`transformer_` and `layout_` are already set)."""
+
+
+class PrivateTraining:
+    """What DP-CTGAN and DP-TVAE add to their public model (a mixin placed before it).
+
+    The budget is spent in `fit`: the private preprocessing first
+    (`_private_encode`), then DP-SGD; the ledger (`_close_ledger`) is saved
+    in config.json and read back on load. A private fit cannot resume: the
+    accountant's history and the noise generators are not checkpointed.
+    """
+
+    def _private_budget(self, checkpoint: Any):
+        """The budget, checked before anything is read; a checkpoint is refused (see synth.resume)."""
+        from synth.privacy.budget import PrivacyBudget
+
+        if checkpoint is not None:
+            raise GeneratorInputError(f"{self.title} does not checkpoint or resume: the accountant's history and the "
+                                      "Poisson-sampling and noise generators are not saved; train without a checkpoint")
+        budget = PrivacyBudget(self.epsilon, self.delta, self.max_grad_norm, self.preprocessing_share, self.accountant)
+        budget.check()
+        return budget
+
+    def _private_encode(self, table: pd.DataFrame, budget, device: torch.device) -> torch.Tensor:
+        """Fit step 1 inside the budget: noisy counts only (`DPDataTransformer`), then every row encoded with them."""
+        from synth.privacy.transformer import DPDataTransformer
+
+        private = DPDataTransformer(self.max_modes, self.bounds, self.categories)
+        return self._encode(table, lambda: budget.preprocess(table, private, self.seed), device)
+
+    @contextmanager
+    def _dp_sgd_epochs(self, budget, n_rows: int) -> Iterator[Any]:
+        """For `fit`: the planned epochs of Poisson batches as a progress bar; the loop is timed as `train_seconds_`
+        (for per-epoch timings). Only post-processing losses go into `loss_history_` (see each model)."""
+        from tqdm.auto import tqdm
+
+        self.loss_history_: list[dict[str, float]] = []
+        started = time.perf_counter()
+        bar = tqdm(budget.batches(n_rows, seed=self.seed), total=self.epochs, desc=self.title, unit="epoch",
+                   disable=not self.verbose)
+        with warnings.catch_warnings():
+            # the input rows need no gradient, so PyTorch notes that Opacus' full backward hooks see outputs only
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            yield bar
+        self.train_seconds_ = time.perf_counter() - started
+
+    def _close_ledger(self, budget, private_module: str, post_processing: list[str]) -> None:
+        """The ledger, from the accountant's actual history, and the noisy row count (the default output size)."""
+        self.privacy_ = budget.ledger(private_module=private_module, post_processing=post_processing)
+        self.private_row_count_ = int(round(self.transformer_.noisy_rows_))
+
+    def _learned_config(self) -> dict[str, Any]:
+        return {**super()._learned_config(), "privacy": self.privacy_}
+
+    def _restore(self, folder: Path, config: dict[str, Any]) -> None:
+        super()._restore(folder, config)
+        self.privacy_ = config["privacy"]
+        self.private_row_count_ = int(round(self.transformer_.noisy_rows_))

@@ -23,29 +23,17 @@ requested categories.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from synth.errors import GeneratorInputError
-from synth.models.io import load_module, read_config, save_tensors, write_config
-from synth.models.tabular import (
-    SAMPLE_BLOCK_ROWS,
-    BlockLayout,
-    Conditions,
-    block_generator,
-    check_rows,
-    draw_conditioned,
-)
-from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
-from synth.models.training import autocast, check_precision, training
-from synth.sampling import fresh_seed
-from synth.transformer import DataTransformer
+from synth.models.checkpoint import TrainingCheckpoint
+from synth.models.configs import TVAEConfig
+from synth.models.io import load_module
+from synth.models.tabular import Conditions, EncodedTabularGenerator, Proposer
+from synth.models.training import autocast, training
 
 WEIGHTS_NAME = "decoder.safetensors"
 LATENTS_NAME = "latent_stats.safetensors"
@@ -107,62 +95,23 @@ class CategoryLatents(nn.Module):
         self.register_buffer("mean", torch.zeros(n_categories, embedding_dim))
         self.register_buffer("std", torch.ones(n_categories, embedding_dim))
 
+    @classmethod
+    def from_moments(cls, count: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> "CategoryLatents":
+        """Each category's diagonal Gaussian from its codes' count (n_categories,), Σ z and Σ z² (n_categories, dim),
+        shrunk towards N(0, I) by `PRIOR_ROWS` pseudo-rows of the prior."""
+        total = (count + PRIOR_ROWS)[:, None]
+        latents = cls(*first.shape).to(first.device)
+        latents.mean.copy_(first / total)
+        latents.std.copy_(((second + PRIOR_ROWS) / total - latents.mean**2).clamp(min=1e-8).sqrt())
+        return latents
 
-class TVAE:
-    """Tabular variational autoencoder. Hyperparameters are stored unchanged; learned state ends in `_`."""
+
+class TVAE(EncodedTabularGenerator):
+    """Tabular variational autoencoder; hyperparameters in `TVAEConfig`, learned state ends in `_`."""
 
     kind = "tvae"
-    transformer_class = DataTransformer  # DP-TVAE: the private transformer
-
-    def __init__(
-        self,
-        epochs: int = 300,
-        batch_size: int = 500,
-        embedding_dim: int = 128,
-        compress_dims: tuple[int, ...] = (128, 128),
-        decompress_dims: tuple[int, ...] = (128, 128),
-        lr: float = 1e-3,
-        l2scale: float = 1e-5,
-        loss_factor: float = 2.0,
-        max_modes: int = 10,
-        transformer_sample_size: int = 5_000,
-        max_categories: int = 100,
-        precision: str = "fp32",
-        device: str = "cpu",
-        seed: int = 0,
-        verbose: bool = True,
-    ):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.embedding_dim = embedding_dim
-        self.compress_dims = tuple(compress_dims)
-        self.decompress_dims = tuple(decompress_dims)
-        self.lr = lr
-        self.l2scale = l2scale
-        self.loss_factor = loss_factor
-        self.max_modes = max_modes
-        self.transformer_sample_size = transformer_sample_size
-        self.max_categories = max_categories
-        self.precision = check_precision(precision)
-        self.device = device
-        self.seed = seed
-        self.verbose = verbose
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "embedding_dim": self.embedding_dim,
-            "compress_dims": list(self.compress_dims),
-            "decompress_dims": list(self.decompress_dims),
-            "lr": self.lr,
-            "l2scale": self.l2scale,
-            "loss_factor": self.loss_factor,
-            "max_modes": self.max_modes,
-            "transformer_sample_size": self.transformer_sample_size,
-            "max_categories": self.max_categories,
-            "precision": self.precision,
-        }
+    config_class = TVAEConfig
+    fitted_attribute = "decoder_"
 
     # -- layout of the encoded row ----------------------------------------------------
     def _block_starts(self) -> list[int]:
@@ -177,22 +126,11 @@ class TVAE:
     def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "TVAE":
         """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
-        if len(table) < self.batch_size:
-            raise GeneratorInputError(
-                f"the training table has {len(table)} rows, fewer than batch_size={self.batch_size}; "
-                f"lower generator.batch_size to at most {len(table)}"
-            )
-        from tqdm.auto import tqdm
-
+        self._check_batch_fits(len(table))
         device = torch.device(self.device)
         with training(device, self.seed):
             # 1. encode the table once; from here on everything is a tensor on `device`
-            started = time.perf_counter()
-            self.transformer_ = DataTransformer(self.max_modes, self.transformer_sample_size, max_categories=self.max_categories)
-            self.transformer_.fit(table, seed=self.seed)
-            data = torch.from_numpy(self.transformer_.transform(table, seed=self.seed)).to(device)
-            self.layout_ = BlockLayout(self.transformer_, device)
-            self.transform_seconds_ = time.perf_counter() - started
+            data = self._public_encode(table, device)
             alphas = self.layout_.tanh_cols
             # the class index of every one-hot block, once, instead of an argmax per step
             targets = self.layout_.padded(data).argmax(dim=-1)  # (N, n_blocks)
@@ -205,14 +143,10 @@ class TVAE:
                 [*encoder.parameters(), *self.decoder_.parameters()], lr=self.lr, weight_decay=self.l2scale
             )  # plain, not fused Adam: see synth.models.ctgan
 
-            self.loss_history_: list[dict[str, float]] = []
             mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
             # resuming: the last checkpoint's weights, optimiser state, RNG state and losses (a fresh start: epoch 0)
             parts = {"encoder": encoder, "decoder": self.decoder_, "optimiser": optimiser}
-            checkpoint = checkpoint or NO_CHECKPOINT
-            first = checkpoint.start(parts, self.loss_history_, device)
-            bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc="TVAE", unit="epoch",
-                       disable=not self.verbose)
+            checkpoint, bar = self._epochs(checkpoint, parts, device)
             for epoch in bar:
                 sums = torch.zeros(2, device=device)  # reconstruction, KL; summed over the epoch's rows
                 # every row once per epoch; the last, smaller batch is kept (as the reference does)
@@ -278,42 +212,13 @@ class TVAE:
                 count.index_add_(0, category, torch.ones(len(x), device=device))
                 first.index_add_(0, category, mu)
                 second.index_add_(0, category, mu**2 + logvar.exp())
-        total = (count + PRIOR_ROWS)[:, None]
-        latents = CategoryLatents(n_categories, self.embedding_dim).to(device)
-        latents.mean.copy_(first / total)
-        latents.std.copy_(((second + PRIOR_ROWS) / total - latents.mean**2).clamp(min=1e-8).sqrt())
-        return latents
+        return CategoryLatents.from_moments(count, first, second)
 
-    # -- sampling --------------------------------------------------------------
-    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None, start: int = 0) -> pd.DataFrame:
-        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
-
-        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
-        start=5)` is rows 5..14 of `sample(15, seed=s)`.
-        """
-        self._check_fitted()
-        check_rows(n, start)
-        fixed = Conditions(self.transformer_, conditions, "TVAE") if conditions else None
-        seed = fresh_seed() if seed is None else seed
-        device = torch.device(self.device)
-        first, last = start // SAMPLE_BLOCK_ROWS, (start + n - 1) // SAMPLE_BLOCK_ROWS
-        frames = []
-        with torch.no_grad():
-            for block in range(first, last + 1):
-                generator = block_generator(seed, block, device)
-                out = self._sample_block(SAMPLE_BLOCK_ROWS, fixed, generator)
-                lo = max(start - block * SAMPLE_BLOCK_ROWS, 0)
-                hi = min(start + n - block * SAMPLE_BLOCK_ROWS, SAMPLE_BLOCK_ROWS)
-                # decode the whole block, then slice: the draws that fill a capped column's rare bucket
-                # then do not depend on where a chunk starts
-                rows = self.transformer_.inverse_transform(out.cpu().numpy(), rng=np.random.default_rng(generator.initial_seed()))
-                frames.append(rows.iloc[lo:hi])
-        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-    def _sample_block(self, size: int, fixed: Conditions | None, generator: torch.Generator) -> torch.Tensor:
-        """(size, D) rows: 1. codes from the prior, or the rarest conditioned category's latent Gaussian;
-        2. decode; 3. tanh and a one-hot sample per block (not the reference's argmax: on Adult,
-        30 epochs, sampling raises sdmetrics quality from 0.82 to 0.92); 4. conditions set exactly."""
+    # -- one block of sampling ------------------------------------------------------
+    def _proposer(self, fixed: Conditions | None) -> Proposer:
+        """Raw rows: codes from the prior, or from the rarest conditioned category's latent Gaussian, decoded.
+        The rest (`EncodedTabularGenerator`) is shared: a one-hot *sample* per block, not the reference's argmax
+        (on Adult, 30 epochs, sampling raises sdmetrics quality from 0.82 to 0.92), then the conditions set exactly."""
         device = torch.device(self.device)
         row = None if fixed is None else self._block_starts()[fixed.primary.block] + fixed.primary.index
 
@@ -323,44 +228,15 @@ class TVAE:
                 z = self.latents_.mean[row] + z * self.latents_.std[row]
             return self.decoder_(z)
 
-        if fixed is None:
-            return self.layout_.sample(propose(size, generator), generator)
-        raw = draw_conditioned(propose, self.layout_, fixed, size, generator, describe=str(fixed))
-        return fixed.overwrite(self.layout_.sample(raw, generator))
+        return propose
 
-    # -- persistence -----------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "decoder_"):
-            raise GeneratorInputError("this TVAE is not fitted yet; call fit(table) or TVAE.load(folder) first")
+    # -- persistence: the decoder and the category latents (the encoder only trains and pools the latents) ------
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {WEIGHTS_NAME: self.decoder_.state_dict(), LATENTS_NAME: self.latents_.state_dict()}
 
-    def _config(self) -> dict[str, Any]:
-        """What config.json holds besides the kind (the private version adds its ledger)."""
-        return {"hyperparameters": self.hyperparameters(), "seed": self.seed, "transformer": self.transformer_.state_dict()}
-
-    def save(self, folder: str | Path) -> Path:
-        """Write `config.json` (hyperparameters, transformer), the decoder's weights and the category latents.
-
-        The encoder is only needed to train and to pool the category latents,
-        so it is not saved.
-        """
-        self._check_fitted()
-        folder = Path(folder)
-        write_config(folder, self.kind, **self._config())
-        save_tensors(folder, WEIGHTS_NAME, self.decoder_.state_dict())
-        save_tensors(folder, LATENTS_NAME, self.latents_.state_dict())
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "TVAE":
-        folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        model = cls(**config["hyperparameters"], device=device, seed=config.get("seed", 0), verbose=False)
-        model.transformer_ = cls.transformer_class.from_state_dict(config["transformer"])
-        model.layout_ = BlockLayout(model.transformer_, device)
-        model.decoder_ = Decoder(model.embedding_dim, model.decompress_dims, model.transformer_.output_dim)
-        load_module(model.decoder_, folder, WEIGHTS_NAME).to(device).eval()
-        n_categories = sum(width for _, _, width in model.transformer_.categorical_blocks())
-        model.latents_ = CategoryLatents(n_categories, model.embedding_dim)
-        load_module(model.latents_, folder, LATENTS_NAME).to(device)
-        model.loss_history_, model.transform_seconds_ = [], 0.0
-        return model
+    def _restore_networks(self, folder: Path) -> None:
+        self.decoder_ = Decoder(self.embedding_dim, self.decompress_dims, self.transformer_.output_dim)
+        load_module(self.decoder_, folder, WEIGHTS_NAME).to(self.device).eval()
+        n_categories = sum(width for _, _, width in self.transformer_.categorical_blocks())
+        self.latents_ = CategoryLatents(n_categories, self.embedding_dim)
+        load_module(self.latents_, folder, LATENTS_NAME).to(self.device)

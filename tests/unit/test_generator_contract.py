@@ -140,3 +140,28 @@ def test_weights_missing(fitted, tmp_path):
     weights[0].unlink()
     with pytest.raises(ModelError, match=f"{weights[0].name} is missing"):
         load_generator(tmp_path / "m")
+
+
+def test_the_contract_is_the_base_classes():
+    """Every registered generator is a `Generator` of its family, with nothing of the contract left abstract."""
+    import inspect as inspect_module
+
+    from synth.models import IMAGE_GENERATORS, PRIVATE_GENERATORS, generator_class
+    from synth.models.base import ImageGenerator, TabularGenerator
+
+    for kinds, family in ((GENERATORS, TabularGenerator), (PRIVATE_GENERATORS, TabularGenerator),
+                          (IMAGE_GENERATORS, ImageGenerator)):
+        for kind in kinds:
+            cls = generator_class(kind)
+            assert issubclass(cls, family) and cls.kind == kind, kind
+            assert not inspect_module.isabstract(cls), (kind, cls.__abstractmethods__)
+            assert cls.config_class.model_fields["kind"].default == kind
+
+
+def test_hyperparameters_are_the_config_and_read_only(fitted):
+    model, _ = fitted
+    assert model.hyperparameters() == model.config.hyperparameters()
+    name = next(iter(model.hyperparameters()))
+    assert getattr(model, name) == getattr(model.config, name)
+    with pytest.raises(Exception, match="frozen"):
+        setattr(model.config, name, 1)

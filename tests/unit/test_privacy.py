@@ -365,3 +365,18 @@ def test_the_marginal_steps_spend_no_privacy_budget():
                                 device="cpu", seed=0, verbose=False).fit(table)
         ledgers.append(model.privacy_)
     assert ledgers[0]["history"] == ledgers[1]["history"] and ledgers[0]["epsilon"] == ledgers[1]["epsilon"]
+
+
+def test_private_configs_are_the_public_ones_less_what_privacy_cannot_honour_plus_the_budget():
+    """DP configs compose their model's shared config with the privacy fields; the spec keys a private fit refuses are
+    exactly the public-only ones, and the privacy block's keys are exactly the budget's."""
+    from synth.models.configs import CONFIGS, PrivacyConfig
+    from synth.privacy import NOT_USED_UNDER_PRIVACY, PRIVATE_KINDS
+    from synth.spec import PrivacySpec
+
+    budget = set(PrivacyConfig.model_fields)
+    assert budget == set(PrivacySpec.model_fields)
+    for public, private in PRIVATE_KINDS.items():
+        public_fields, private_fields = set(CONFIGS[public].model_fields), set(CONFIGS[private].model_fields)
+        assert public_fields - private_fields <= set(NOT_USED_UNDER_PRIVACY), public
+        assert private_fields - public_fields - {"marginal_weight"} == budget, private

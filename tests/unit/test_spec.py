@@ -1,8 +1,10 @@
 import inspect
+import typing
 
 import pytest
 
-from synth.errors import SpecError
+from synth.errors import GeneratorInputError, SpecError
+from synth.models.configs import CTGANConfig, GaussianCopulaConfig, TVAEConfig
 from synth.spec import CTGANSpec, GaussianCopulaSpec, TVAESpec, load_spec
 from tests.conftest import ROOT
 
@@ -75,19 +77,45 @@ def test_headerless_csv_needs_column_names():
         load_spec(SPEC, ["source.columns=null"])
 
 
-@pytest.mark.parametrize("spec_class", [CTGANSpec, TVAESpec, GaussianCopulaSpec])
-def test_generator_spec_mirrors_the_generator_signature(spec_class):
-    """A spec and its generator's __init__ must not drift apart: same names, same defaults."""
-    from synth.models import generator_class
+@pytest.mark.parametrize("kind", ["ctgan", "tvae", "gaussian_copula", "ddpm", "dcgan", "conv_vae"])
+def test_spec_generator_block_is_the_models_own_config(kind):
+    """One source of defaults: a spec's generator block is the model's config class, and a model built from a
+    spec's block has exactly the spec's hyperparameters (nothing is copied by hand between them)."""
+    from synth.models import build_generator, generator_class
+    from synth.models.configs import CONFIGS
+    from synth.spec import GeneratorSpec
 
-    kind = spec_class.model_fields["kind"].default
-    params = inspect.signature(generator_class(kind).__init__).parameters
-    for name, field in spec_class.model_fields.items():
-        if name == "kind":
-            continue
-        assert name in params, f"spec field {name} is not a {kind} argument"
-        default = params[name].default
-        assert (tuple(default) == field.default) if isinstance(default, tuple) else (default == field.default), name
+    assert CONFIGS[kind] in typing.get_args(typing.get_args(GeneratorSpec)[0])
+    assert generator_class(kind).config_class is CONFIGS[kind]
+    block = CONFIGS[kind]()  # the spec's defaults
+    model = build_generator(kind, block.hyperparameters(), device="cpu")
+    assert model.config == block and model.hyperparameters() == block.hyperparameters()
+    # the model's own defaults (no hyperparameters given) are those same defaults
+    assert build_generator(kind, device="cpu").hyperparameters() == block.hyperparameters()
+
+
+def test_generator_classes_declare_no_hyperparameter_of_their_own():
+    """Constructors take a config (or keyword arguments for it), never their own defaults."""
+    from synth.models import GENERATORS, IMAGE_GENERATORS, PRIVATE_GENERATORS, generator_class
+    from synth.models.configs import CONFIGS
+
+    assert set(CONFIGS) == {*GENERATORS, *PRIVATE_GENERATORS, *IMAGE_GENERATORS}
+    for kind in CONFIGS:
+        params = inspect.signature(generator_class(kind).__init__).parameters
+        assert set(params) == {"self", "config", "device", "seed", "verbose", "hyperparameters"}, kind
+
+
+def test_spec_names_are_the_configs():
+    assert (CTGANSpec, TVAESpec, GaussianCopulaSpec) == (CTGANConfig, TVAEConfig, GaussianCopulaConfig)
+
+
+def test_spec_and_build_generator_refuse_the_same_values():
+    from synth.models import build_generator
+
+    with pytest.raises(SpecError, match=r"generator\.epochs: Input should be greater than or equal to 1"):
+        load_spec(SPEC, ["generator.epochs=0"])
+    with pytest.raises(GeneratorInputError, match=r"ctgan hyperparameters: epochs: Input should be greater than or equal to 1"):
+        build_generator("ctgan", {"epochs": 0}, device="cpu")
 
 
 # -- bounded YAML and bounded echo (issue 13, item 11) ----------------------------------------------

@@ -1,0 +1,294 @@
+"""The generator contract, as code: what every generator does the same way lives here, once.
+
+- `Generator`: the root. A model is built from its config
+  (`synth.models.configs`; hyperparameters read as attributes,
+  `hyperparameters()` is the config's dump), plus `device`, `seed` and
+  `verbose`. It saves as `config.json` + safetensors (`synth.models.io`)
+  and is rebuilt by `load` from that config and the weights alone. The
+  learned state every caller may read (`loss_history_`,
+  `transform_seconds_`, `train_seconds_`, `privacy_`, `private_row_count_`)
+  is declared here with the value a loaded model has, so `load` never has
+  to fake a training run.
+- `TabularGenerator`: seeded block sampling of tables. `sample(n,
+  conditions, seed, start)` draws fixed blocks of `SAMPLE_BLOCK_ROWS` rows,
+  block j from its own RNG seeded by (seed, j), so row i never depends on
+  how the output is chunked; a model implements `_conditions` (check the
+  conditions once) and `_sample_block` (one block of rows).
+- `ImageGenerator`: the image models' fit preamble (shape and batch checks,
+  the classes), label planning for `sample` / `sample_counts`, the seeded
+  batch loop of `sample_labels`, and their save/load; a model implements
+  `_draw_images` (one batch of images for given labels) and
+  `_restore_networks`.
+
+A model file keeps its networks, its training loop (`fit`) and one block of
+sampling; adding a generator is one file, one config in
+`synth.models.configs` and one registry entry in `synth.models`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synth.errors import GeneratorInputError
+from synth.images import ImageSet, label_index, plan_labels, to_uint8
+from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
+from synth.models.configs import GeneratorConfig
+from synth.models.io import read_config, save_tensors, write_config
+from synth.models.training import seeded
+from synth.sampling import fresh_seed
+
+#: Rows drawn per seeded block when sampling a table (row i belongs to block i // SAMPLE_BLOCK_ROWS).
+SAMPLE_BLOCK_ROWS = 4096
+
+
+class Generator(ABC):
+    """A generator: `fit(data) -> self`, `sample(n, conditions=None, seed=None)`, `save(folder)`, `load(folder)`.
+
+    Subclasses set `kind` and `config_class`, and implement `fit`, `sample`,
+    `_weights` (what safetensors files `save` writes), `_restore` (learned
+    state back from config.json and those files) and, if config.json holds
+    more than the hyperparameters, `_learned_config`.
+    """
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type[GeneratorConfig]]
+    #: The learned attribute that exists once the model is fitted or loaded.
+    fitted_attribute: ClassVar[str]
+    #: What `fit` takes, for the not-fitted message: "table" or "images".
+    data_name: ClassVar[str] = "table"
+
+    # -- learned state every caller may read; the class values are what a loaded model reports --------------
+    #: Per-epoch training losses (empty for a loaded model, or one not trained by gradient descent).
+    loss_history_: Sequence[dict[str, float]] = ()
+    #: Seconds spent encoding the training data (0 for a loaded model).
+    transform_seconds_: float = 0.0
+    #: Seconds of the training loop alone, where a model measures it (the private ones), else None.
+    train_seconds_: float | None = None
+    #: The privacy ledger of a private generator (saved and loaded with it); None for the others.
+    privacy_: dict[str, Any] | None = None
+    #: A private generator's noisy count of training rows (the default output size), else None.
+    private_row_count_: int | None = None
+
+    def __init__(self, config: GeneratorConfig | None = None, *, device: str = "cpu", seed: int = 0,
+                 verbose: bool = True, **hyperparameters: Any):
+        """`Model(config)` or `Model(epochs=10, ...)`; the keyword arguments are checked by the model's config."""
+        if config is None:
+            config = self.config_class.parse(hyperparameters)
+        elif hyperparameters or not isinstance(config, self.config_class):
+            raise GeneratorInputError(f"{type(self).__name__} takes a {self.config_class.__name__} or keyword "
+                                      f"hyperparameters, not {type(config).__name__}"
+                                      + (f" and {sorted(hyperparameters)}" if hyperparameters else ""))
+        self.config = config
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def __getattr__(self, name: str) -> Any:
+        """Hyperparameters read as attributes: `model.epochs` is `model.config.epochs` (read-only)."""
+        config = self.__dict__.get("config")
+        if config is not None and name in type(config).model_fields:
+            return getattr(config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        config = self.__dict__.get("config")
+        if config is not None and name in type(config).model_fields:
+            raise AttributeError(f"{name} is a hyperparameter, fixed by the model's config; build a new model "
+                                 f"with it, e.g. build_generator({self.kind!r}, {{{name!r}: ...}})")
+        super().__setattr__(name, value)
+
+    @property
+    def title(self) -> str:
+        """The model's name in messages and progress bars ("DP-CTGAN")."""
+        return self.config_class.title
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The config as plain JSON values: what `config.json` stores and the card shows."""
+        return self.config.hyperparameters()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self.fitted_attribute):
+            raise GeneratorInputError(f"this {self.title} is not fitted yet; call fit({self.data_name}) or "
+                                      f"{type(self).__name__}.load(folder) first")
+
+    @abstractmethod
+    def fit(self, data: Any, checkpoint: Any = None) -> "Generator":
+        """Train on `data` (a DataFrame or an `ImageSet`); returns self."""
+
+    @abstractmethod
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> Any:
+        """`n` rows (a DataFrame) or images (an `ImageSet`); the same seed gives the same output."""
+
+    def _epochs(self, checkpoint: TrainingCheckpoint | None, parts: dict[str, Any],
+                device: torch.device) -> tuple[TrainingCheckpoint, Any]:
+        """For `fit`: (the checkpoint, or one that never saves; the epochs left to train, as a progress bar).
+
+        Resuming restores `parts` (networks, optimisers), the RNG state and
+        `loss_history_` from the checkpoint's last save and skips the epochs
+        it covers; a fresh start begins at epoch 0 with no losses. `fit`
+        calls `checkpoint.end_of_epoch` after each epoch.
+        """
+        from tqdm.auto import tqdm
+
+        self.loss_history_: list[dict[str, float]] = []
+        checkpoint = checkpoint or NO_CHECKPOINT
+        first = checkpoint.start(parts, self.loss_history_, device)
+        bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc=self.title, unit="epoch",
+                   disable=not self.verbose)
+        return checkpoint, bar
+
+    # -- persistence -----------------------------------------------------------
+    def _learned_config(self) -> dict[str, Any]:
+        """What config.json holds besides kind, hyperparameters and seed (plain JSON, never training rows)."""
+        return {}
+
+    @abstractmethod
+    def _weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        """safetensors file name → the tensors `save` writes there (fixed names, chosen by the class)."""
+
+    @abstractmethod
+    def _restore(self, folder: Path, config: dict[str, Any]) -> None:
+        """Rebuild the learned state from a checked config.json and the folder's weights, on `self.device`."""
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `config.json` (hyperparameters, seed, learned statistics) and the weights as safetensors."""
+        self._check_fitted()
+        folder = Path(folder)
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, **self._learned_config())
+        for name, tensors in self._weights().items():
+            save_tensors(folder, name, tensors)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> "Generator":
+        """The saved model, rebuilt from its config (checked as untrusted input first) and its weights."""
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        model = cls(cls.config_class.parse(config["hyperparameters"]), device=device, seed=config.get("seed", 0),
+                    verbose=False)
+        model._restore(folder, config)
+        return model
+
+
+class TabularGenerator(Generator):
+    """A table generator: seeded block sampling, conditions checked once (see the module docstring)."""
+
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None,
+               start: int = 0) -> pd.DataFrame:
+        """Generate `n` rows; `conditions={"income": ">50K", "sex": "Female"}` fixes categorical columns exactly.
+
+        Rows `start .. start + n` of the seed's stream: `sample(10, seed=s,
+        start=5)` is rows 5..14 of `sample(15, seed=s)`. The global RNGs are
+        never touched.
+        """
+        self._check_fitted()
+        check_rows(n, start)
+        fixed = self._conditions(conditions) if conditions else None
+        seed = fresh_seed() if seed is None else seed
+        frames = []
+        for block in range(start // SAMPLE_BLOCK_ROWS, (start + n - 1) // SAMPLE_BLOCK_ROWS + 1):
+            lo = max(start - block * SAMPLE_BLOCK_ROWS, 0)
+            hi = min(start + n - block * SAMPLE_BLOCK_ROWS, SAMPLE_BLOCK_ROWS)
+            # the whole block is drawn and decoded before slicing, so its rows do not depend on where a chunk starts
+            frames.append(self._sample_block(seed, block, fixed).iloc[lo:hi])
+        return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    @abstractmethod
+    def _conditions(self, conditions: dict[str, Any]) -> Any:
+        """Check `{column: value}` against what the model learned (every problem at once); what `_sample_block` takes."""
+
+    @abstractmethod
+    def _sample_block(self, seed: int, block: int, fixed: Any) -> pd.DataFrame:
+        """The `SAMPLE_BLOCK_ROWS` decoded rows of block `block` of `seed`'s stream, from that block's own RNG."""
+
+
+def check_rows(n: int, start: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise GeneratorInputError(f"n must be a positive number of rows, got {n!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise GeneratorInputError(f"start must be a row index of at least 0, got {start!r}")
+
+
+class ImageGenerator(Generator):
+    """A class-conditional image generator (see the module docstring)."""
+
+    data_name: ClassVar[str] = "images"
+    #: Images generated per forward pass when sampling (DDPM: its `sample_batch_size` hyperparameter).
+    sample_batch: int = 1000
+
+    class_names_: list[str]
+    class_counts_: list[int]
+    image_shape_: tuple[int, int, int]
+
+    def _start_fit(self, images: ImageSet, divisor: int, needs: str | None = None, fix: str = "") -> None:
+        """The fit preamble: square images whose size `divisor` divides, enough of them for a batch; the classes.
+
+        `needs` says who needs the divisor (default: the kind), `fix` what
+        else the user may change.
+        """
+        height, width, _ = images.shape
+        if height != width or height % divisor:
+            raise GeneratorInputError(f"{needs or self.kind} needs square images whose size is divisible by {divisor}; "
+                                      f"got {height}×{width}. Set source.image_size (e.g. {max(8, height // divisor * divisor)}){fix}")
+        if len(images) < self.batch_size:
+            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
+                                      f"lower generator.batch_size to at most {len(images)}")
+        self.class_names_ = list(images.class_names)
+        self.class_counts_ = images.class_counts().tolist()
+        self.image_shape_ = images.shape
+
+    # -- sampling --------------------------------------------------------------
+    def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:
+        """`n` images; `conditions={"label": 3}` (an index or a class name) makes them all that class,
+        otherwise the classes follow the training frequencies."""
+        self._check_fitted()
+        seed = fresh_seed() if seed is None else seed
+        return self.sample_labels(plan_labels(n, conditions, self.class_names_, self.class_counts_, seed), seed=seed)
+
+    def sample_counts(self, counts: dict[Any, int], seed: int | None = None) -> ImageSet:
+        """Exactly `counts[c]` images of each class c (index or name), e.g. to rebalance: {"3": 500, "8": 500}."""
+        self._check_fitted()
+        labels = np.concatenate([np.full(k, label_index(c, self.class_names_)) for c, k in counts.items()])
+        return self.sample_labels(labels, seed=seed)
+
+    @torch.no_grad()
+    def sample_labels(self, labels: np.ndarray, seed: int | None = None, **options: Any) -> ImageSet:
+        """One image per entry of `labels` (class indexes), in batches of `sample_batch`, under `seed` (the global
+        RNG state is restored afterwards); `options` are the model's sampling settings (DDPM: `steps`,
+        `guidance_scale`)."""
+        self._check_fitted()
+        seed = fresh_seed() if seed is None else seed
+        device = torch.device(self.device)
+        out = []
+        with seeded(device, seed):
+            for y in torch.from_numpy(np.asarray(labels, dtype=np.int64)).split(self.sample_batch):
+                out.append(to_uint8(self._draw_images(y.to(device), **options)))
+        return ImageSet(np.concatenate(out), np.asarray(labels), list(self.class_names_))
+
+    @abstractmethod
+    def _draw_images(self, y: torch.Tensor) -> torch.Tensor:
+        """One batch of sampling: class indexes (B,) on the device → images (B, C, H, W) in [-1, 1], drawn from
+        the global RNG (seeded by `sample_labels`)."""
+
+    # -- persistence -----------------------------------------------------------
+    def _learned_config(self) -> dict[str, Any]:
+        return {"image_shape": list(self.image_shape_), "class_names": self.class_names_,
+                "class_counts": self.class_counts_}
+
+    def _restore(self, folder: Path, config: dict[str, Any]) -> None:
+        self.image_shape_ = tuple(config["image_shape"])
+        self.class_names_, self.class_counts_ = config["class_names"], config["class_counts"]
+        self._restore_networks(folder, config)
+
+    @abstractmethod
+    def _restore_networks(self, folder: Path, config: dict[str, Any]) -> None:
+        """The sampling network(s) from the folder's weights (the classes and image shape are already set)."""
+
+
+__all__ = ["SAMPLE_BLOCK_ROWS", "Generator", "ImageGenerator", "TabularGenerator", "check_rows"]
