@@ -86,7 +86,7 @@ def sample_images(model, rows: int, seed: int, conditions: list | None = None) -
 @task(cache_policy=NO_CACHE)
 def validate_images(train: ImageSet, holdout: ImageSet, test: ImageSet | None, synthetic: ImageSet, model,
                     spec: PipelineSpec, evidence: Path) -> GateReport:
-    """Run the image gate; GX Data Docs and report.html go into `evidence` (published only if it passes)."""
+    """Run the image gate; report.html goes into `evidence` (published only if it passes)."""
     from validation.image_report import write_image_report
     from validation.images import run_image_gate
 

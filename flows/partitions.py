@@ -26,8 +26,6 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from validation.checks import CheckResult
-
 
 @task(retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def sample_partition(
@@ -80,7 +78,10 @@ def generate_partitions(
     model_dir: str, rows: int, partition_rows: int, seed: int, folder: str, reference: pd.DataFrame,
     null_tolerance: float, constraints: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Sample `rows` rows as ceil(rows / partition_rows) parallel partitions into `folder`."""
+    """Sample `rows` rows as ceil(rows / partition_rows) parallel partitions into `folder`.
+
+    Returns the partition and row counts and one line per failed schema check; the gate judges them
+    (`validation.gate.partitions_measurement`)."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     sizes = [min(partition_rows, rows - start) for start in range(0, rows, partition_rows)]
     # one seeded stream for the whole dataset: partition k holds its rows k * partition_rows onwards
@@ -92,15 +93,6 @@ def generate_partitions(
     failed = [line for r in results for line in r["failed"]]
     get_run_logger().info("Wrote %d partitions, %d rows; %d failed schema checks", len(results), sum(sizes), len(failed))
     return {"partitions": len(results), "rows": sum(r["rows"] for r in results), "failed": failed}
-
-
-def partition_check(outcome: dict[str, Any]) -> CheckResult:
-    """One gate check that every row of every partition passed the schema suite."""
-    failed = outcome["failed"]
-    detail = f"every row of {outcome['partitions']} partitions ({outcome['rows']:,} rows) checked against the schema suite"
-    if failed:
-        detail += f"; failures: {'; '.join(failed[:5])}" + (" ..." if len(failed) > 5 else "")
-    return CheckResult("schema", "all_partitions", not failed, len(failed), 0, detail)
 
 
 def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:

@@ -3,7 +3,9 @@
 `build_schema_suite` profiles the real table (columns, dtype families, numeric
 ranges, category sets, null fractions) into an ExpectationSuite;
 `validate_suite` runs it on a synthetic table and turns every expectation
-result into a `CheckResult` for the publishing gate.
+result into a `CheckResult` for the publishing gate. `GXSession.judge` turns
+measured figures (`validation.checks.Measurement`) into GX verdicts: the one
+place a threshold is applied.
 
 Great Expectations is imported lazily (it takes seconds), so importing this
 module costs nothing until a suite is actually built or run.
@@ -15,13 +17,14 @@ import functools
 import hashlib
 import os
 import uuid
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pandas.api import types as pdt
 
-from validation.checks import CheckResult
+from validation.checks import CheckResult, Measurement
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
@@ -246,33 +249,6 @@ def constraint_label(rule: dict[str, Any]) -> str:
     return f"{rule['column']} {rule['op']} {right}"
 
 
-#: Whether each metric check is a floor ("min") or a ceiling ("max").
-METRIC_BOUNDS = {
-    "quality_score": "min", "column_shapes": "min", "pair_trends": "min", "detection_auc": "max",
-    "exact_copy_rate": "max", "dcr_closer_to_training": "max", "membership_auc": "max",
-    "tstr_trtr_ratio": "min",
-}
-
-
-def build_metrics_suite(checks: list[CheckResult], name: str) -> tuple[ExpectationSuite, pd.DataFrame]:
-    """A suite over a one-row table of measured figures, one expectation per required check.
-
-    Fidelity, privacy and utility are measured on whole tables (a score, an
-    AUC, a share), so their honest GX form is a one-row metrics table: one
-    column per figure, and an expectation holding it to its threshold. The
-    gate's verdict on these checks is GX's verdict on this suite.
-    """
-    lib = _gx()
-    gated = [c for c in checks if c.required]
-    table = pd.DataFrame({c.name: [float(c.value)] for c in gated})
-    expectations = []
-    for c in gated:
-        bound = {"min_value": c.threshold} if METRIC_BOUNDS[c.name] == "min" else {"max_value": c.threshold}
-        expectations.append(lib.gxe.ExpectColumnValuesToBeBetween(
-            column=c.name, meta={"check": c.name, "threshold": c.threshold}, **bound))
-    return lib.gx.ExpectationSuite(name=name, expectations=expectations), table
-
-
 class GXSession:
     """One ephemeral GX context for a gate run: suites are validated and their
     results returned as JSON.
@@ -290,17 +266,58 @@ class GXSession:
 
     def validate(self, suite: ExpectationSuite, data: pd.DataFrame, *, suite_label: str) -> tuple[list[CheckResult], dict]:
         """Run `suite` on `data`; one CheckResult per expectation, plus GX's raw result as a dict."""
-        suite = self.context.suites.add(suite)
-        definition = self._source.add_dataframe_asset(suite_label).add_batch_definition_whole_dataframe("whole")
-        validation = self.context.validation_definitions.add(
-            _gx().gx.ValidationDefinition(name=f"{suite_label}-{uuid.uuid4().hex[:8]}", data=definition, suite=suite)
-        )
-        result = validation.run(batch_parameters={"dataframe": data}, result_format="SUMMARY")
+        result = self._run(suite, data, suite_label)
         checks = [_to_check(r, data, suite_label) for r in result.results]
         # GX returns results in metric-resolution order; report them in the suite's order.
         order = {e.meta.get("check"): i for i, e in enumerate(suite.expectations) if e.meta}
         checks.sort(key=lambda c: order.get(c.name, len(order)))
         return checks, result.to_json_dict()
+
+    def judge(self, measurements: Sequence[Measurement], *, suite_label: str) -> tuple[list[CheckResult], dict]:
+        """GX's verdicts on measured figures: the one place a threshold is applied, for tables and images alike.
+
+        Figures are measured on whole tables or image sets (a score, an AUC, a
+        share), so their GX form is a one-row table, one column per gated
+        figure, and one expectation per column holding it to its threshold on
+        the side its `bound` names: the column's minimum at least a "min"
+        threshold, its maximum at most a "max" one (both inclusive). On one row
+        that is the figure itself; a figure that could not be measured (None,
+        NaN here) has no minimum or maximum and fails, where a per-value
+        expectation would skip it. Report-only figures pass through unjudged.
+        """
+        names = [m.name for m in measurements]
+        if len(set(names)) != len(names):
+            raise ValueError(f"suite {suite_label}: measurement names must be unique, got {names}")
+        lib = _gx()
+        expectation = {"min": lib.gxe.ExpectColumnMinToBeBetween, "max": lib.gxe.ExpectColumnMaxToBeBetween}
+        gated = [m for m in measurements if m.required]
+        table = pd.DataFrame({m.name: [float("nan") if m.value is None else float(m.value)] for m in gated}, index=[0])
+        suite = lib.gx.ExpectationSuite(name=suite_label, expectations=[
+            # "min" -> min_value=threshold (a floor), "max" -> max_value=threshold (a ceiling)
+            expectation[m.bound](column=m.name, meta={"check": m.name, "threshold": m.threshold},
+                                 **{f"{m.bound}_value": m.threshold})
+            for m in gated
+        ])
+        result = self._run(suite, table, suite_label)
+        verdict = {r.expectation_config.meta["check"]: bool(r.success) for r in result.results}
+        checks = [
+            CheckResult(m.suite, m.name, verdict[m.name] if m.required else True, m.value, m.threshold, m.detail,
+                        required=m.required, bound=m.bound)
+            for m in measurements
+        ]
+        return checks, result.to_json_dict()
+
+    def _run(self, suite: ExpectationSuite, data: pd.DataFrame, suite_label: str) -> Any:
+        """GX's validation result of `suite` on `data` (a suite of the same name run before is replaced)."""
+        if suite.name in {s.name for s in self.context.suites.all()}:
+            self.context.suites.delete(suite.name)
+        suite = self.context.suites.add(suite)
+        asset = self._source.add_dataframe_asset(f"{suite_label}-{uuid.uuid4().hex[:8]}")
+        definition = asset.add_batch_definition_whole_dataframe("whole")
+        validation = self.context.validation_definitions.add(
+            _gx().gx.ValidationDefinition(name=f"{suite_label}-{uuid.uuid4().hex[:8]}", data=definition, suite=suite)
+        )
+        return validation.run(batch_parameters={"dataframe": data}, result_format="SUMMARY")
 
 
 def validate_suite(
@@ -349,10 +366,6 @@ def _to_check(result: Any, data: pd.DataFrame, suite_label: str) -> CheckResult:
             for v in observed.get("partial_unexpected_list", [])
         ][:_EXAMPLES]
         detail = f"{observed.get('unexpected_count', 0)} row(s) ({share:.2%}) break {threshold}, e.g. {examples}"
-    elif kind in METRIC_BOUNDS:
-        value = _native(data[kind].iloc[0])
-        word = "at least" if METRIC_BOUNDS[kind] == "min" else "at most"
-        detail = f"{kind} is {value:.4g}; {word} {threshold} required"
     elif kind in ("range", "categories"):
         examples = [_native(v) for v in dict.fromkeys(observed.get("partial_unexpected_list", []))]
         share = (observed.get("unexpected_percent") or 0) / 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from validation.checks import CheckResult
+from validation.checks import Measurement
 from validation.encoding import MAX_CATEGORIES, frequent_values, is_categorical
 
 
@@ -66,8 +66,8 @@ def quality_checks(
     min_pair_trends: float,
     max_rows: int,
     seed: int = 0,
-) -> tuple[list[CheckResult], dict]:
-    """sdmetrics' QualityReport: the overall score and its two halves, each a check.
+) -> tuple[list[Measurement], dict]:
+    """sdmetrics' QualityReport: the overall score and its two halves, each a measurement.
 
     Column shapes (per-column KS / total-variation complements) and pair
     trends (correlation / contingency similarity) are held to thresholds of
@@ -116,11 +116,11 @@ def quality_checks(
                         f"{report.real_association_threshold}); {scored}")
         quality_detail = f"mean of column shapes {_fmt(shapes)} and pair trends {_fmt(pairs)}; {scored}"
     checks = [
-        CheckResult("fidelity", "quality_score", _at_least(score, min_quality), score, min_quality, quality_detail),
-        CheckResult("fidelity", "column_shapes", _at_least(shapes, min_column_shapes), shapes, min_column_shapes,
+        Measurement("fidelity", "quality_score", score, min_quality, "min", quality_detail),
+        Measurement("fidelity", "column_shapes", shapes, min_column_shapes, "min",
                     f"per-column KS / total-variation complements, averaged; {scored}"),
-        CheckResult("fidelity", "pair_trends", pairs is None or pairs >= min_pair_trends, pairs,
-                    min_pair_trends if pairs is not None else "report only", pairs_detail, required=pairs is not None),
+        Measurement("fidelity", "pair_trends", pairs, min_pair_trends, "min", pairs_detail) if pairs is not None
+        else Measurement.reported("fidelity", "pair_trends", None, pairs_detail),
     ]
     shape_rows = report.get_details("Column Shapes")
     per_column = {str(r["Column"]): _rounded(r["Score"]) for _, r in shape_rows.iterrows()}
@@ -130,10 +130,6 @@ def quality_checks(
         "rows_scored": [len(real_s), len(synth_s)],
         "pooled_columns": pooled,
     }
-
-
-def _at_least(value: float | None, threshold: float) -> bool:
-    return value is not None and value >= threshold
 
 
 def _fmt(value: float | None) -> str:
@@ -175,7 +171,7 @@ def _pair_trends(rows: pd.DataFrame) -> list[dict]:
 
 def detection_check(
     real: pd.DataFrame, synthetic: pd.DataFrame, *, max_auc: float, max_rows: int, seed: int = 0
-) -> tuple[CheckResult, dict]:
+) -> tuple[Measurement, dict]:
     """Can a classifier tell real rows from synthetic ones? ROC AUC on held-out rows.
 
     0.5 means indistinguishable; 1.0 means every synthetic row gives itself
@@ -199,5 +195,5 @@ def detection_check(
     detector = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(x_fit, y_fit)
     auc = float(roc_auc_score(y_test, detector.predict_proba(x_test)[:, 1]))
     detail = f"gradient-boosted detector, {n} real + {n} synthetic rows, 30% held out for scoring"
-    check = CheckResult("fidelity", "detection_auc", auc <= max_auc, round(auc, 4), max_auc, detail)
+    check = Measurement("fidelity", "detection_auc", round(auc, 4), max_auc, "max", detail)
     return check, {"detection_auc": auc, "rows": n}

@@ -4,12 +4,14 @@ dataset is publishable only if all required checks pass."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from validation.checks import CheckResult, failed
+from validation.checks import CheckResult, Measurement, failed
 
 
 @dataclass
@@ -60,16 +62,25 @@ def run_gate(
     min_utility_ratio: float,
     null_tolerance: float,
     max_rows_scored: int,
-    constraints: list[dict[str, Any]] | tuple = (),
+    constraints: Sequence[Mapping[str, Any]] = (),
+    max_epsilon: float | None = None,
+    privacy_ledger: Mapping[str, Any] | None = None,
+    extra_measurements: Sequence[Measurement] = (),
     seed: int = 0,
 ) -> GateReport:
     """Judge `synthetic` against the real rows the generator was trained on.
 
-    Four GX suites: *schema* runs on the synthetic table itself; *fidelity*,
-    *privacy* and *utility* run on a one-row table of the figures measured
-    here, so every verdict is a GX verdict and every result is kept.
-    `holdout` (real rows the generator never saw) enables the DCR,
-    membership and utility checks; `target` enables utility.
+    The thresholds are `synth.spec.ValidationSpec`'s fields: pass
+    `**spec.validation.model_dump()`. Four GX suites: *schema* runs on the
+    synthetic table itself; *fidelity*, *privacy* and *utility* judge the
+    figures measured here (`GXSession.judge`), so every verdict is GX's and
+    every result is kept. `holdout` (real rows the generator never saw)
+    enables the DCR, membership and utility checks; `target` enables utility.
+    `max_epsilon` adds the ε check, read from the generator's `privacy_ledger`
+    (`model.privacy_`; None, not private, fails it). `extra_measurements`,
+    figures measured elsewhere (`partitions_measurement`), are judged with
+    their suite; schema ones in a GX suite of their own, *schema_figures*.
+
     Figures that need pairwise work are computed on at most
     `max_rows_scored` synthetic rows (each check's detail says how many), and
     memory is bounded whatever the rows or the cardinality: the encoding
@@ -82,65 +93,100 @@ def run_gate(
     person reads is `validation.report.write_report` (self-contained, every
     user string escaped); GX's own results are kept as JSON in `suite_results`.
     """
-    from validation.expectations import GXSession, build_metrics_suite, build_schema_suite
     from validation.fidelity import detection_check, quality_checks
-    from validation.privacy import distance_checks, exact_copy_check, membership_check
+    from validation.privacy import distance_checks, epsilon_measurement, exact_copy_check, membership_check
     from validation.utility import utility_check
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    measured: dict[str, list[CheckResult]] = {}
+    measured: dict[str, list[Measurement]] = {}  # by GX suite
     details: dict[str, Any] = {}
-    has_holdout = holdout is not None and len(holdout) > 0
-
-    def timed(name: str, t: float) -> None:
-        timings[name] = round(time.perf_counter() - t, 2)
+    holdout = holdout if holdout is not None and len(holdout) > 0 else None
+    scoring = {"max_rows": max_rows_scored, "seed": seed}
 
     # 1. fidelity: sdmetrics quality score and its halves, then a real-vs-synthetic detector
-    t = time.perf_counter()
-    quality, details["quality"] = quality_checks(
-        train, synthetic, min_quality=min_quality, min_column_shapes=min_column_shapes,
-        min_pair_trends=min_pair_trends, max_rows=max_rows_scored, seed=seed,
-    )
-    detection, details["detection"] = detection_check(train, synthetic, max_auc=max_detection_auc, max_rows=max_rows_scored, seed=seed)
-    measured["fidelity"] = [*quality, detection]
-    timed("fidelity", t)
+    with timed(timings, "fidelity"):
+        quality, details["quality"] = quality_checks(
+            train, synthetic, min_quality=min_quality, min_column_shapes=min_column_shapes,
+            min_pair_trends=min_pair_trends, **scoring)
+        detection, details["detection"] = detection_check(train, synthetic, max_auc=max_detection_auc, **scoring)
+        measured["fidelity"] = [*quality, detection]
 
-    # 2. privacy: exact copies, distances to training versus holdout rows, membership inference
-    t = time.perf_counter()
-    measured["privacy"] = [exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate)]
-    if has_holdout:
-        distance, details["distances"] = distance_checks(train, holdout, synthetic, max_dcr_share=max_dcr_share, max_rows=max_rows_scored, seed=seed)
-        membership, details["membership"] = membership_check(train, holdout, synthetic, max_auc=max_membership_auc, max_rows=max_rows_scored, seed=seed)
-        measured["privacy"] += [*distance, membership]
-    timed("privacy", t)
+    # 2. privacy: exact copies, distances to training versus holdout rows, membership inference, the ε spent
+    with timed(timings, "privacy"):
+        measured["privacy"] = [exact_copy_check(train, synthetic, holdout, max_rate=max_exact_copy_rate)]
+        if holdout is not None:
+            distance, details["distances"] = distance_checks(train, holdout, synthetic, max_dcr_share=max_dcr_share,
+                                                             **scoring)
+            membership, details["membership"] = membership_check(train, holdout, synthetic,
+                                                                 max_auc=max_membership_auc, **scoring)
+            measured["privacy"] += [*distance, membership]
+    outside = list(extra_measurements)  # figures read from elsewhere: the ledger, every partition
+    if max_epsilon is not None:
+        outside.insert(0, epsilon_measurement(privacy_ledger, max_epsilon=max_epsilon))
 
     # 3. utility: train on synthetic, test on the real holdout
-    if target is not None and has_holdout:
-        t = time.perf_counter()
-        utility, details["utility"] = utility_check(train, holdout, synthetic, target=target, min_ratio=min_utility_ratio, max_rows=max_rows_scored, seed=seed)
-        measured["utility"] = [utility]
-        timed("utility", t)
+    if target is not None and holdout is not None:
+        with timed(timings, "utility"):
+            utility, details["utility"] = utility_check(train, holdout, synthetic, target=target,
+                                                        min_ratio=min_utility_ratio, **scoring)
+            measured["utility"] = [utility]
+    for m in outside:
+        measured.setdefault(_FIGURES_OF.get(m.suite, m.suite), []).append(m)
 
     # 4. every verdict through GX: the schema suite on the synthetic rows, the others on their figures
-    #    (each suite's GX time is added to its own entry in seconds_per_suite)
-    t = time.perf_counter()
-    session = GXSession()
-    schema = build_schema_suite(train, null_tolerance=null_tolerance, constraints=constraints)
-    checks, suite_results = [], {}
-    checks_, suite_results["schema"] = session.validate(schema, synthetic, suite_label="schema")
-    checks += checks_
-    timed("schema", t)
-    for suite_name, results in measured.items():
-        t = time.perf_counter()
-        suite, table = build_metrics_suite(results, name=suite_name)
-        verdicts, suite_results[suite_name] = session.validate(suite, table, suite_label=suite_name)
-        by_name = {v.name: v.passed for v in verdicts}
-        checks += [replace(c, passed=by_name[c.name]) if c.name in by_name else c for c in results]
-        timings[suite_name] = round(timings[suite_name] + time.perf_counter() - t, 2)
+    checks, suite_results = _verdicts(train, synthetic, measured, null_tolerance, constraints, timings)
     details["seconds_per_suite"] = timings
-    details["scored"] = _what_was_scored(details, synthetic, train, holdout if has_holdout else None)
-    return GateReport(checks=checks, suite_results=suite_results, details=details, seconds=time.perf_counter() - started)
+    details["scored"] = _what_was_scored(details, synthetic, train, holdout)
+    details["scored"].update({f"{m.suite}/{m.name}": m.detail for m in outside})
+    return GateReport(checks=checks, suite_results=suite_results, details=details,
+                      seconds=time.perf_counter() - started)
+
+
+#: GX suite of the figures measured for a suite whose own GX suite runs on the data itself.
+_FIGURES_OF = {"schema": "schema_figures"}
+
+
+@contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's seconds to `timings[name]` (a suite's GX time joins its measuring time); for the card."""
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t, 2)
+
+
+def _verdicts(
+    train: pd.DataFrame, synthetic: pd.DataFrame, measured: dict[str, list[Measurement]], null_tolerance: float,
+    constraints: Sequence[Mapping[str, Any]], timings: dict[str, float],
+) -> tuple[list[CheckResult], dict[str, Any]]:
+    """GX's verdicts: the schema suite on the synthetic rows, then each suite's measured figures."""
+    from validation.expectations import GXSession, build_schema_suite
+
+    suite_results: dict[str, Any] = {}
+    with timed(timings, "schema"):
+        session = GXSession()
+        schema = build_schema_suite(train, null_tolerance=null_tolerance, constraints=list(constraints))
+        checks, suite_results["schema"] = session.validate(schema, synthetic, suite_label="schema")
+    for suite_name, measurements in measured.items():
+        with timed(timings, suite_name):
+            verdicts, suite_results[suite_name] = session.judge(measurements, suite_label=suite_name)
+            checks += verdicts
+    return checks, suite_results
+
+
+def partitions_measurement(partitions: int, rows: int, failures: Sequence[str]) -> Measurement:
+    """The all-partitions schema figure of a partitioned output: how many schema checks failed in any partition.
+
+    Each partition is checked against the schema suite as it is written
+    (every row, a chunk at a time); `failures` is one line per failed check.
+    Judged by `run_gate` (`extra_measurements`): it passes at 0.
+    """
+    detail = f"every row of {partitions} partitions ({rows:,} rows) checked against the schema suite"
+    if failures:
+        detail += f"; failures: {'; '.join(failures[:5])}" + (" ..." if len(failures) > 5 else "")
+    return Measurement("schema", "all_partitions", len(failures), 0, "max", detail)
 
 
 def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame | None) -> dict[str, str]:

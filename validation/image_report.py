@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from validation.gate import GateReport
+from validation.report import check_table
 
 HOLDOUT, SYNTH = "#4c72b0", "#dd8452"
 _TARGET_PX = 40  # each image is enlarged (nearest neighbour) to about this many pixels
@@ -95,7 +96,7 @@ def write_image_report(
         f"<p class='verdict {'ok' if report.passed else 'bad'}'>Gate {verdict} &middot; {len(report.checks)} checks "
         f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
         "<h2>Checks</h2>",
-        _check_table(report),
+        check_table(report),
         "<p class=note>The judge is a small CNN trained on the real training images. Its Fréchet distance uses its own "
         "standardised features: it is <b>not Inception-FID</b> and compares generators on this dataset only; the "
         "<i>frechet_floor</i> row is the same distance between two halves of the real test images.</p>",
@@ -109,17 +110,6 @@ def write_image_report(
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def _check_table(report: GateReport) -> str:
-    rows = []
-    for c in report.checks:
-        status = "pass" if c.passed else ("FAIL" if c.required else "fail (report only)")
-        css = "ok" if c.passed else ("bad" if c.required else "warn")
-        rows.append(f"<tr class={css}><td>{_e(c.suite)}</td><td>{_e(c.name)}</td><td>{status}</td>"
-                    f"<td>{_e(c.value)}</td><td>{_e(c.threshold)}</td><td>{_e(c.detail)}</td></tr>")
-    return ("<table><tr><th>suite</th><th>check</th><th>result</th><th>observed</th><th>required</th><th>detail</th></tr>"
-            + "".join(rows) + "</table>")
 
 
 def _faithfulness_section(faithfulness: dict | None) -> str:

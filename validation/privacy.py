@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from validation.checks import CheckResult
+from validation.checks import Measurement
 from validation.encoding import BLOCK_ROWS
 
 
@@ -31,7 +32,7 @@ def exact_copy_rate(train: pd.DataFrame, other: pd.DataFrame) -> float:
 
 def exact_copy_check(
     train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None, *, max_rate: float
-) -> CheckResult:
+) -> Measurement:
     """Synthetic rows that copy a training row must be rare.
 
     The holdout's own rate is shown beside it: real tables contain duplicate
@@ -42,7 +43,7 @@ def exact_copy_check(
     detail = f"{int(round(rate * len(synthetic)))} of {len(synthetic)} synthetic rows copy a training row"
     if holdout is not None and len(holdout):
         detail += f"; real holdout rows that do: {exact_copy_rate(train, holdout):.4f}"
-    return CheckResult("privacy", "exact_copy_rate", rate <= max_rate, round(rate, 6), max_rate, detail)
+    return Measurement("privacy", "exact_copy_rate", round(rate, 6), max_rate, "max", detail)
 
 
 def nearest_distances(
@@ -92,7 +93,7 @@ def distance_checks(
     max_dcr_share: float,
     max_rows: int,
     seed: int = 0,
-) -> tuple[list[CheckResult], dict]:
+) -> tuple[list[Measurement], dict]:
     """Distance to closest record (DCR): training rows versus holdout rows.
 
     The holdout was never seen by the generator. For each synthetic row we
@@ -138,11 +139,10 @@ def distance_checks(
         f"median DCR to training {np.median(d_train):.4f}, to holdout {np.median(to_holdout):.4f}"
     )
     checks = [
-        CheckResult("privacy", "dcr_closer_to_training", share <= max_dcr_share, round(share, 4), max_dcr_share, detail),
-        CheckResult(
-            "privacy", "nndr_p5", True, round(nndr_p5, 4), "report only",
+        Measurement("privacy", "dcr_closer_to_training", round(share, 4), max_dcr_share, "max", detail),
+        Measurement.reported(
+            "privacy", "nndr_p5", round(nndr_p5, 4),
             f"5th percentile of nearest/second-nearest training distance; real holdout rows: {baseline_p5:.4f}",
-            required=False,
         ),
     ]
     edges = np.histogram_bin_edges(np.concatenate([d_train, to_holdout]), bins=40)
@@ -166,7 +166,7 @@ def membership_check(
     max_auc: float,
     max_rows: int,
     seed: int = 0,
-) -> tuple[CheckResult, dict]:
+) -> tuple[Measurement, dict]:
     """A distance-based membership-inference attack, scored as ROC AUC.
 
     The attacker holds the synthetic table and a real record, and guesses
@@ -196,5 +196,22 @@ def membership_check(
         f"median distance members {np.median(d_members):.4f}, non-members {np.median(d_others):.4f}; "
         f"against {len(synth)} synthetic rows"
     )
-    check = CheckResult("privacy", "membership_auc", auc <= max_auc, round(auc, 4), max_auc, detail)
+    check = Measurement("privacy", "membership_auc", round(auc, 4), max_auc, "max", detail)
     return check, {"membership_auc": auc, "members": n, "synthetic_rows": len(synth)}
+
+
+def epsilon_measurement(ledger: Mapping[str, Any] | None, *, max_epsilon: float) -> Measurement:
+    """`validation.max_epsilon`: the total ε on the generator's privacy ledger (Opacus' accountant's figure).
+
+    The accountant measures; the gate decides, as for every other figure. No
+    ledger (None or empty) means the generator is not differentially private:
+    the figure is then unmeasured (None) and the requirement fails: a gate
+    given no ledger cannot vouch for ε.
+    """
+    if not ledger:
+        return Measurement("privacy", "epsilon", None, max_epsilon, "max",
+                           "no privacy ledger: the generator is not differentially private (add a privacy: block to "
+                           "the spec), or the gate judged files without the generator's ledger")
+    return Measurement("privacy", "epsilon", float(ledger["epsilon"]), max_epsilon, "max",
+                       f"total ε from the model's privacy ledger (δ = {ledger['delta']:g}, "
+                       f"{ledger['accountant']} accountant)")

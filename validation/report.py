@@ -47,7 +47,7 @@ def write_report(
         f"<p class='verdict {'ok' if report.passed else 'bad'}'>Gate {verdict} &middot; {len(report.checks)} checks "
         f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
         "<h2>Checks</h2>",
-        _check_table(report),
+        check_table(report),
         _scored(report.details.get("scored") or {}),
         _per_column_scores(report.details.get("quality", {})),
         _pair_trend_scores(report.details.get("quality", {})),
@@ -73,14 +73,17 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _check_table(report: GateReport) -> str:
+def check_table(report: GateReport) -> str:
+    """Every check as a table row: suite, name, verdict, observed value, requirement ("at most 0.6"), detail.
+
+    Shared by the table and the image report."""
     rows = []
     for c in report.checks:
         status = "pass" if c.passed else ("FAIL" if c.required else "fail (report only)")
         css = "ok" if c.passed else ("bad" if c.required else "warn")
         rows.append(
             f"<tr class={css}><td>{_e(c.suite)}</td><td>{_e(c.name)}</td><td>{status}</td>"
-            f"<td>{_e(c.value)}</td><td>{_e(c.threshold)}</td><td>{_e(c.detail)}</td></tr>"
+            f"<td>{_e(c.value)}</td><td>{_e(c.requirement)}</td><td>{_e(c.detail)}</td></tr>"
         )
     return (
         "<table><tr><th>suite</th><th>check</th><th>result</th><th>observed</th><th>required</th><th>detail</th></tr>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from validation.checks import CheckResult
+from validation.checks import Measurement
 from validation.encoding import frequent_values
 
 #: Classes the utility models predict at most (the rest of a target's values are pooled into one).
@@ -30,7 +30,7 @@ def _models(seed: int) -> dict:
 def utility_check(
     train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, *, target: str, min_ratio: float,
     max_rows: int, seed: int = 0,
-) -> tuple[CheckResult, dict]:
+) -> tuple[Measurement, dict]:
     """Macro-F1 on the real holdout, TSTR / TRTR averaged over the models.
 
     Training, synthetic and holdout rows are each capped at `max_rows` random
@@ -76,6 +76,6 @@ def utility_check(
         f"models trained on {len(synthetic)} synthetic and {len(train)} real rows"
     ) + (f"; {target!r} has {distinct} values: the {MAX_CLASSES} most frequent are classes, the rest one class"
          if distinct > MAX_CLASSES else "")
-    check = CheckResult("utility", "tstr_trtr_ratio", ratio >= min_ratio, round(ratio, 4), min_ratio, detail)
+    check = Measurement("utility", "tstr_trtr_ratio", round(ratio, 4), min_ratio, "min", detail)
     rows = {"synthetic": len(synthetic), "train": len(train), "holdout": len(holdout)}
     return check, {"target": target, "macro_f1": scores, "tstr": tstr, "trtr": trtr, "rows": rows}

@@ -73,7 +73,7 @@ def test_spec_read_options_and_thresholds_apply(capsys, files, adult_sample_csv,
     strict.write_text((ROOT / "pipelines" / "adult_tvae.yaml").read_text().replace("min_quality: 0.75", "min_quality: 0.999"))
     code, out, _ = _validate(capsys, "--real", adult_sample_csv, "--synthetic", files["fresh"], "--spec", strict)
     assert code == 1
-    assert "[FAIL] fidelity/quality_score" in out and "required 0.999" in out
+    assert "[FAIL] fidelity/quality_score" in out and "required at least 0.999" in out
     # no holdout: no DCR, membership or utility checks
     assert "dcr_closer_to_training" not in out and "tstr_trtr_ratio" not in out
 
