@@ -1004,6 +1004,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"- saved under `model/` {saved}(safetensors and JSON: no pickle, no training rows)",
         "",
         *_privacy_section(card),
+        *_columns_section(card),
+        *_constraints_section(card),
         "## Timings (seconds)",
         "| " + " | ".join(_md(k) for k in card["timings"]) + " |",
         "|" + "---|" * len(card["timings"]),
@@ -1022,6 +1024,27 @@ def render_card(card: dict[str, Any]) -> str:
         lines += ["", "## Rows scored", *(f"- {_md(checks)}: {_md(rows)}" for checks, rows in scored.items())]
     lines += ["", "## Package versions", ", ".join(f"{_md(k)} {_md(v)}" for k, v in card["packages"].items()), ""]
     return "\n".join(lines)
+
+
+def _columns_section(card: dict[str, Any]) -> list[str]:
+    """What profiling found in each column the generator treated specially, and what it did (synth.column_plan)."""
+    if not card.get("columns"):
+        return []
+    lines = ["## Columns", "| column | detected | done |", "|---|---|---|"]
+    lines += [f"| {_md(c['column'])} | {_md(c['detected'])} | {_md(c['done'])} |" for c in card["columns"]]
+    return lines + [""]
+
+
+def _constraints_section(card: dict[str, Any]) -> list[str]:
+    """Each declared constraint, how sampling kept it, and the share of candidate rows it rejected."""
+    if not card.get("constraints"):
+        return []
+    lines = ["## Constraints", "Every published row keeps each rule; the gate checked it again.", "",
+             "| constraint | kept by | candidate rows rejected |", "|---|---|---|"]
+    for c in card["constraints"]:
+        rate = f"{c['rejection_rate']:.2%}" if "rejection_rate" in c else "none (exact)"
+        lines.append(f"| {_md(c['constraint'])} | {_md(c['enforced_by'])} | {rate} |")
+    return lines + [""]
 
 
 def _privacy_section(card: dict[str, Any]) -> list[str]:

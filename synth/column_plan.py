@@ -8,9 +8,10 @@ same way for every generator kind:
 - identifier (unique or near-unique codes, row numbers handed out in order): not learned at all. Learned as a
   category it is pooled or copied, learned as a number it comes back as a quantity. Synthetic rows get fresh
   unique keys in the real format instead: integers numbered on from the real maximum, text codes with the most
-  common character-class pattern of the real ones (`7590-VHVEG` → four digits, a dash, five capitals), filled by
-  a seeded bijection of the row number, so row i's key does not depend on how the output is chunked and no two
-  rows share one. The gate leaves these columns out (a fresh key is never a copy, and would hide one).
+  common character-class pattern of the real ones (`7590-VHVEG` → four digits, a dash, five capitals; a run
+  that is the same in every code, such as a `CUST` prefix, stays as it is), filled by a seeded bijection of the
+  row number, so row i's key does not depend on how the output is chunked and no two rows share one (past the
+  pattern's capacity, the row's multiple of it is written in front of the first varying run). The gate leaves these columns out (a fresh key is never a copy, and would hide one).
 - discrete (integer values, at most `DISCRETE_MAX_VALUES` distinct: codes, counts, ratings, a 0/1 target):
   learned as categories, so every value comes back exactly and rare ones are not smeared into their
   neighbours or lost; a condition on such a column names a value, as for any category.
@@ -20,8 +21,9 @@ same way for every generator kind:
 - grid (multiples of 10, 100, 1000 ..., or a fixed number of decimals): sampled values are snapped back onto the
   grid and kept inside the real range, so round money stays round.
 
-Generators that fit an exact marginal per column (the Gaussian copula) take only the identifier and grid rules
-(`discrete=False, transforms=False`); differentially private generators take none, because every rule here reads
+Generators that fit an exact marginal per column (the Gaussian copula) keep integer codes as numbers, in order,
+snapped back to the nearest real value (`discrete="nearest"`; a two-valued column such as a 0/1 target is a
+category all the same, so it can be conditioned on), and take no tail transform (`transforms=False`); differentially private generators take none, because every rule here reads
 the training rows outside the privacy budget.
 
 The plan is plain JSON (`to_config` / `from_config`): numbers, category values and short patterns, no rows.
@@ -38,16 +40,16 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import GeneratorInputError, ModelError
+from synth.profile import DISCRETE_MAX_VALUES  # the profile's "discrete" kind: integer codes, counts
 
-#: Integer-valued columns with at most this many distinct values are learned as categories (same rule as the
-#: profile's "discrete" kind).
-DISCRETE_MAX_VALUES = 32
 #: Knots of a quantile transform, at most.
 QUANTILE_KNOTS = 1000
 #: Normal scores of the quantile transform stay within ±this (the 1e-4 / 1 - 1e-4 quantiles).
 QUANTILE_CLIP = 3.719
-#: Longest text identifier a pattern is kept for; longer ones are regenerated as `id-<number>`.
+#: Characters of a text identifier its pattern is read from (longer codes keep their first characters).
 MAX_PATTERN_CHARS = 64
+#: Codes of the most common shape that are compared to find the runs that are the same text in all of them.
+SAMPLE_CODES = 10_000
 
 _CLASSES = {"d": string.digits, "u": string.ascii_uppercase, "l": string.ascii_lowercase}
 
@@ -81,8 +83,10 @@ class ColumnPlan:
 
     # -- fitting --------------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, table: pd.DataFrame, *, discrete: bool = True, transforms: bool = True,
+    def fit(cls, table: pd.DataFrame, *, discrete: str | None = "category", transforms: bool = True,
             identifiers: bool = True) -> ColumnPlan:
+        """`discrete`: "category" (learned as labels), "nearest" (learned as a number, snapped back to the nearest
+        real value) or None (a plain number)."""
         from synth.profile import profile_table
 
         rules = []
@@ -94,8 +98,9 @@ class ColumnPlan:
             elif discrete and profile.kind == "discrete" and pd.api.types.is_numeric_dtype(column) \
                     and not pd.api.types.is_bool_dtype(column):
                 values = sorted(float(v) for v in pd.unique(column.dropna().to_numpy(dtype="float64")))
+                how = "category" if len(values) <= 2 else discrete  # two values have no order to keep
                 rules.append(ColumnRule(name, "discrete", dtype, profile.evidence, values=values,
-                                        low=values[0], high=values[-1]))
+                                        low=values[0], high=values[-1], transform=how))
             elif profile.kind in ("continuous", "discrete") and pd.api.types.is_numeric_dtype(column) \
                     and not pd.api.types.is_bool_dtype(column):
                 rules.append(_continuous_rule(name, column, profile, transforms))
@@ -120,7 +125,7 @@ class ColumnPlan:
             if rule.kind == "identifier":
                 continue
             column = table[rule.name]
-            if rule.kind == "discrete":
+            if rule.kind == "discrete" and rule.transform == "category":
                 out[rule.name] = _to_labels(column, rule)
             elif rule.kind == "continuous" and rule.transform:
                 out[rule.name] = pd.Series(_forward(column.to_numpy(dtype="float64", na_value=np.nan), rule),
@@ -139,7 +144,7 @@ class ColumnPlan:
             if rule is not None and rule.kind == "identifier":
                 raise GeneratorInputError(f"cannot condition on {name!r}: it is an identifier, which the generator "
                                           "does not learn (synthetic rows get fresh keys); condition on another column")
-            if rule is not None and rule.kind == "discrete":
+            if rule is not None and rule.kind == "discrete" and rule.transform == "category":
                 label = _label_of(value, rule)
                 if label is None:
                     shown = ", ".join(_label(v) for v in rule.values[:10])
@@ -158,13 +163,19 @@ class ColumnPlan:
         for rule in self.rules:
             if rule.kind == "identifier":
                 out[rule.name] = _fresh_keys(rule, n, seed, start)
-            elif rule.kind == "discrete":
+            elif rule.kind == "discrete" and rule.transform == "category":
                 out[rule.name] = _from_labels(frame[rule.name], rule)
+            elif rule.kind == "discrete":
+                out[rule.name] = _nearest(frame[rule.name], rule)
             elif rule.kind == "continuous":
                 out[rule.name] = _finish_numeric(frame[rule.name], rule)
             else:
                 out[rule.name] = frame[rule.name]
         return pd.DataFrame(out, index=frame.index)
+
+    def fresh_keys(self, name: str, n: int, seed: int, start: int) -> pd.Series:
+        """The keys of identifier column `name` for rows start .. start + n - 1."""
+        return _fresh_keys(self.by_name[name], n, seed, start)
 
     # -- what the card says ----------------------------------------------------------------------------
     def describe(self) -> list[dict[str, str]]:
@@ -177,8 +188,10 @@ class ColumnPlan:
                 done.append({"column": r.name, "detected": r.reason,
                              "done": f"not learned; fresh unique keys ({how}); left out of the gate"})
             elif r.kind == "discrete":
+                how = (f"learned as {len(r.values)} categories" if r.transform == "category"
+                       else f"sampled values snapped to the nearest of its {len(r.values)} real values")
                 done.append({"column": r.name, "detected": r.reason,
-                             "done": f"learned as {len(r.values)} categories; every value comes back exactly"})
+                             "done": f"{how}; only real values come back, rare ones included"})
             elif r.kind == "continuous" and (r.transform or r.grid):
                 parts = []
                 if r.transform:
@@ -200,7 +213,7 @@ class ColumnPlan:
             raise ModelError(f"{where}: column_plan is damaged ({err}); re-train the model") from None
         for r in rules:
             if r.kind not in ("identifier", "discrete", "continuous", "keep") or \
-                    (r.kind == "discrete" and not r.values) or (r.transform == "quantile" and len(r.knots) < 2):
+                    (r.kind == "discrete" and (not r.values or r.transform not in ("category", "nearest"))) or (r.transform == "quantile" and len(r.knots) < 2):
                 raise ModelError(f"{where}: column_plan entry for {r.name!r} is damaged; re-train the model")
         return cls(rules)
 
@@ -213,9 +226,26 @@ def _identifier_rule(name: str, column: pd.Series, reason: str) -> ColumnRule:
         values = present.to_numpy(dtype="float64")
         return ColumnRule(name, "identifier", dtype, reason, pattern=["integer"],
                           low=float(values.min()), high=float(values.max()))
-    patterns = present.astype(str).map(lambda v: tuple(_pattern(v)))
-    common = list(patterns.value_counts().index[0])
-    return ColumnRule(name, "identifier", dtype, reason, pattern=common or ["=id-", "ddddddddd"])
+    texts = present.astype(str)
+    patterns = texts.map(lambda v: tuple(_pattern(v)))
+    common = patterns.value_counts().index[0]
+    # a run that is the same text in every code of that shape (a prefix such as "CUST") is kept as it is
+    alike = texts[patterns == common].head(SAMPLE_CODES).tolist()
+    pattern, offset = [], 0
+    for part in common:
+        width = len(part) - 1 if part.startswith("=") else len(part)
+        runs = {code[offset:offset + width] for code in alike}
+        pattern.append(part if part.startswith("=") or len(runs) > 1 else "=" + runs.pop())
+        offset += width
+    merged: list[str] = []
+    for part in pattern:  # adjacent literals become one
+        if merged and part.startswith("=") and merged[-1].startswith("="):
+            merged[-1] += part[1:]
+        else:
+            merged.append(part)
+    if not any(not p.startswith("=") for p in merged):
+        merged.append("ddddddddd")  # every code alike but unique? (cannot happen) keep keys unique anyway
+    return ColumnRule(name, "identifier", dtype, reason, pattern=merged)
 
 
 def _pattern(value: str) -> list[str]:
@@ -260,9 +290,8 @@ def _fresh_keys(rule: ColumnRule, n: int, seed: int, start: int) -> pd.Series:
     offset = int(rng.integers(0, 2**61)) % max(capacity, 1)
     keys = []
     for row in rows.tolist():
-        if row >= capacity:
-            raise GeneratorInputError(f"column {rule.name!r}: its identifier format holds only {capacity:,} "
-                                      "distinct keys; ask for fewer rows")
+        # past the pattern's capacity, the row's multiple of it is written before the key's first varying run
+        extra, row = divmod(row, capacity)
         code = (multiplier * row + offset) % capacity
         text = []
         for part in reversed(rule.pattern):
@@ -275,7 +304,11 @@ def _fresh_keys(rule: ColumnRule, n: int, seed: int, start: int) -> pd.Series:
                 code, digit = divmod(code, len(alphabet))
                 chars.append(alphabet[digit])
             text.append("".join(reversed(chars)))
-        keys.append("".join(reversed(text)))
+        text.reverse()
+        if extra:
+            first = next(i for i, part in enumerate(rule.pattern) if not part.startswith("="))
+            text[first] = str(extra) + text[first]
+        keys.append("".join(text))
     return pd.Series(keys, dtype=object)
 
 
@@ -304,6 +337,16 @@ def _to_labels(column: pd.Series, rule: ColumnRule) -> pd.Series:
     labels = {v: _label(v) for v in rule.values}
     return pd.Series([None if math.isnan(x) else labels.get(x, _label(x)) for x in numbers.tolist()],
                      index=column.index, dtype=object)
+
+
+def _nearest(column: pd.Series, rule: ColumnRule) -> pd.Series:
+    """Numbers → the nearest of the column's real values (missing stays missing)."""
+    values = np.asarray(rule.values)
+    x = column.to_numpy(dtype="float64", na_value=np.nan)
+    position = np.clip(np.searchsorted(values, x), 1, len(values) - 1) if len(values) > 1 else np.zeros(len(x), int)
+    lower, upper = values[np.maximum(position - 1, 0)], values[position]
+    snapped = np.where(np.abs(x - lower) <= np.abs(upper - x), lower, upper)
+    return _restore_dtype(np.where(np.isnan(x), np.nan, snapped), rule.dtype, column.index)
 
 
 def _from_labels(column: pd.Series, rule: ColumnRule) -> pd.Series:

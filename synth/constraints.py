@@ -50,8 +50,8 @@ from synth.errors import GeneratorInputError, ModelError, SpecError
 
 #: Rounds of fresh candidates a block may draw to replace rows that break a rule.
 MAX_REJECTION_ROUNDS = 20
-#: The merged column of a fixed combination is named with this prefix (never a real column's name).
-COMBINATION_PREFIX = "\x00fixed:"
+#: The merged column of a fixed combination is named "fixed(a, b)" (a real column of that name is refused).
+COMBINATION_PREFIX = "fixed("
 
 _OPS = ("<=", ">=", "==", "!=", "<", ">")
 _NAME = r"(?:`[^`]+`|[^\s`]+?)"
@@ -129,9 +129,9 @@ def parse(raw: str | dict[str, Any]) -> Constraint:
     if m := _BETWEEN.match(text):
         low, high = _literal(m["low"], text), _literal(m["high"], text)
         if low is None or high is None:
-            raise ValueError(f"constraint {text!r}: between needs two numbers or dates, e.g. 'age between 17 and 90'")
+            raise ValueError(f"constraint {_cut(text)}: between needs two numbers or dates, e.g. 'age between 17 and 90'")
         if _as_float(low) > _as_float(high):
-            raise ValueError(f"constraint {text!r}: the low bound is above the high one")
+            raise ValueError(f"constraint {_cut(text)}: the low bound is above the high one")
         column = _unquote(m["column"])
         return Constraint("compare", text, atoms=[Comparison(column, ">=", low), Comparison(column, "<=", high)],
                           every=True)
@@ -141,7 +141,7 @@ def parse(raw: str | dict[str, Any]) -> Constraint:
     for part in re.split(r"\s+or\s+", text, flags=re.I):
         m = _ATOM.match(part)
         if not m:
-            raise ValueError(f"constraint {text!r} is not a rule this project knows; write one such as {EXAMPLES} "
+            raise ValueError(f"constraint {_cut(text)} is not a rule this project knows; write one such as {EXAMPLES} "
                              "(column names with spaces go in backticks)")
         right = m["right"]
         value = _literal(right, text)
@@ -152,9 +152,9 @@ def parse(raw: str | dict[str, Any]) -> Constraint:
 
 def _fixed(columns: list[str], text: str) -> Constraint:
     if len(columns) < 2 or any(not c for c in columns):
-        raise ValueError(f"constraint {text!r}: a fixed combination needs two or more column names, comma-separated")
+        raise ValueError(f"constraint {_cut(text)}: a fixed combination needs two or more column names, comma-separated")
     if len(set(columns)) != len(columns):
-        raise ValueError(f"constraint {text!r} names a column twice")
+        raise ValueError(f"constraint {_cut(text)} names a column twice")
     return Constraint("fixed", text, columns=columns)
 
 
@@ -163,17 +163,17 @@ def _derived(column: str, expr: str, text: str) -> Constraint:
     tokens = re.findall(r"`[^`]+`|\S+", expr)
     shape = "a derived column is a sum or difference of columns with spaces around + and -, e.g. 'total = price + tax'"
     if len(tokens) % 2 == 0:
-        raise ValueError(f"constraint {text!r}: {shape}")
+        raise ValueError(f"constraint {_cut(text)}: {shape}")
     terms = []
     for k in range(0, len(tokens), 2):
         sign = 1 if k == 0 or tokens[k - 1] == "+" else -1 if tokens[k - 1] == "-" else 0
         if not sign:
-            raise ValueError(f"constraint {text!r}: {shape}")
+            raise ValueError(f"constraint {_cut(text)}: {shape}")
         if _literal(tokens[k], text) is not None:
-            raise ValueError(f"constraint {text!r}: a derived column adds and subtracts columns, not numbers")
+            raise ValueError(f"constraint {_cut(text)}: a derived column adds and subtracts columns, not numbers")
         terms.append((sign, _unquote(tokens[k])))
     if column in [c for _, c in terms]:
-        raise ValueError(f"constraint {text!r}: a derived column cannot be one of its own parts")
+        raise ValueError(f"constraint {_cut(text)}: a derived column cannot be one of its own parts")
     return Constraint("derived", text, column=column, terms=terms)
 
 
@@ -186,7 +186,7 @@ def _literal(token: str, text: str) -> float | str | None:
     except ValueError:
         return token if _DATE.match(token) else None
     if not math.isfinite(number):
-        raise ValueError(f"constraint {text!r}: the number must be finite")
+        raise ValueError(f"constraint {_cut(text)}: the number must be finite")
     return number
 
 
@@ -213,8 +213,9 @@ class ConstraintSet:
         self.constraints = constraints
         #: the real table's columns, in order (set by `fit`)
         self.columns = columns or []
-        self.rejected = 0
+        #: candidate rows judged while sampling, and how many of them each rule (by text) broke
         self.drawn = 0
+        self.broken: dict[str, int] = {}
 
     @classmethod
     def from_spec(cls, raw: list[Any] | tuple = ()) -> ConstraintSet:
@@ -238,6 +239,9 @@ class ConstraintSet:
             if missing:
                 raise SpecError(f"{label}: column {missing[0]!r} is not in the table; columns: "
                                 f"{', '.join(map(str, list(table.columns)[:20]))}")
+            if rule.kind == "fixed" and _merged_name(rule) in names:
+                raise SpecError(f"{label}: the table has a column named {_merged_name(rule)!r}, the name this rule "
+                                "gives the combined column; rename that column")
             for column in rule.used if rule.kind != "compare" else []:
                 if column in claimed:
                     raise SpecError(f"{label}: column {column!r} is already used by {claimed[column]!r}; a column can be "
@@ -367,21 +371,40 @@ class ConstraintSet:
                 out[rule.column] = _cast(_derive(rule, out), dtypes.get(rule.column))
         return out[self.columns] if self.columns else out
 
-    def valid(self, table: pd.DataFrame) -> np.ndarray:
-        """Rows that keep every rule enforced by rejection."""
+    def valid(self, table: pd.DataFrame, tally: bool = False) -> np.ndarray:
+        """Rows that keep every rule enforced by rejection; with `tally`, count the candidates each rule breaks
+        (for the card's rejection rates)."""
         ok = np.ones(len(table), dtype=bool)
         for rule in self.rejecting:
-            ok &= _holds(rule, table)
+            kept = _holds(rule, table)
+            if tally:
+                self.broken[rule.text] = self.broken.get(rule.text, 0) + int((~kept).sum())
+            ok &= kept
+        if tally:
+            self.drawn += len(table)
         return ok
 
-    def count(self, drawn: int, rejected: int) -> None:
-        self.drawn += drawn
-        self.rejected += rejected
+    @staticmethod
+    def valid_one(rule: Constraint, table: pd.DataFrame) -> np.ndarray:
+        """Rows that keep one rule, of any kind (a fixed combination judged against the combinations `fit` saw)."""
+        if rule.kind == "compare":
+            return _holds(rule, table)
+        if rule.kind == "fixed":
+            seen = set(rule.combinations)
+            return np.fromiter((label in seen for label in _combination_labels(table, rule.columns)), bool, len(table))
+        computed, actual = _derive(rule, table), pd.to_numeric(table[rule.column], errors="coerce")
+        both = (computed.notna() & actual.notna()).to_numpy()
+        close = np.isclose(actual.to_numpy(dtype="float64", na_value=np.nan),
+                           computed.to_numpy(dtype="float64", na_value=np.nan), rtol=1e-9, atol=1e-9)
+        return close | ~both
 
     def describe(self) -> list[dict[str, Any]]:
-        rate = self.rejected / self.drawn if self.drawn else 0.0
+        """Each rule, how it is kept, and for rules kept by rejection the share of candidate rows that broke it."""
+        def rate(c: Constraint) -> float:
+            return round(self.broken.get(c.text, 0) / self.drawn, 6) if self.drawn else 0.0
+
         return [{"constraint": c.text, "enforced_by": c.enforced,
-                 **({"rejection_rate": round(rate, 6)} if c.kind == "compare" else {})} for c in self.constraints]
+                 **({"rejection_rate": rate(c)} if c.kind == "compare" else {})} for c in self.constraints]
 
     # -- saving -----------------------------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
@@ -406,7 +429,7 @@ class ConstraintSet:
 
 
 def _merged_name(rule: Constraint) -> str:
-    return COMBINATION_PREFIX + ",".join(rule.columns)
+    return COMBINATION_PREFIX + ", ".join(rule.columns) + ")"
 
 
 def _py(value: Any) -> Any:

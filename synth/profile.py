@@ -86,6 +86,12 @@ MAX_CATEGORIES = 100
 DISCRETE_MAX_VALUES = 32
 #: Fixed decimal places looked for at most.
 MAX_DECIMALS = 6
+#: A column with no fixed decimals whose values are whole numbers in at least this share of rows is taken as whole
+#: numbers (the rest rounded when generating).
+GRID_SHARE = 0.99
+#: What is done with an identifier (synth.column_plan).
+ID_ACTION = ("kept, not learned: synthetic rows get fresh unique keys in its format (an identifier carries no pattern; "
+             "learned it would be pooled or copied); the gate leaves it out")
 #: Heavy-tail rule (see the module docstring).
 HEAVY_TAIL_RATIO = 5.0
 LOG_TAIL_RATIO = 2.5
@@ -102,7 +108,7 @@ _DATE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]
 #: Kinds a column can be profiled as.
 KINDS = ("identifier", "text", "date_text", "categorical", "boolean", "discrete", "continuous", "datetime", "empty")
 #: Kinds left out of a spec's `source.columns` (the generators would learn them as categories or numbers).
-LEFT_OUT = ("identifier", "text", "empty")
+LEFT_OUT = ("text", "empty")
 
 
 @dataclass
@@ -428,13 +434,10 @@ def _profile_text(base: dict[str, Any], lead: str, counts: pd.Series) -> ColumnP
     near = distinct >= ID_NEAR_UNIQUE * n and distinct > MAX_CATEGORIES
     if (unique or near) and spaced < 0.5:
         how = "every value distinct" if unique else f"{distinct / n:.0%} of the values distinct"
-        return ColumnProfile(**base, kind="identifier", keep=False,
+        return ColumnProfile(**base, kind="identifier",
                              evidence=_join(lead, f"codes without spaces, {how} ({_count(distinct, 'value')} in "
                                                   f"{_count(n, 'row')}, e.g. {str(values[0])[:30]!r}){sampled}"),
-                             action="left out: an identifier carries no pattern to learn (learnt as a category it "
-                                    "would be pooled or copied); give synthetic rows fresh ids after generating",
-                             todo=["identifier: today's generators cannot make fresh ids; number the synthetic rows "
-                                   "yourself if you need one"])
+                             action=ID_ACTION)
     if unique or near:
         return ColumnProfile(**base, kind="text", keep=False,
                              evidence=_join(lead, f"free text: {distinct / n:.0%} of the values distinct, "
@@ -463,59 +466,53 @@ def _profile_numeric(base: dict[str, Any], lead: str, column: pd.Series, present
     if integral and n >= ID_MIN_ROWS and distinct == n:
         why = _unique_integers_are_ids(column, values)
         if why:
-            return ColumnProfile(**base, kind="identifier", keep=False,
+            return ColumnProfile(**base, kind="identifier",
                                  evidence=_join(lead, f"integers, every value distinct ({_count(n, 'row')}, {span}), "
                                                       f"{why}"),
-                                 action="not learned: unique per row, so an identifier (a row number or key), not a "
-                                        "quantity; synthetic rows get fresh keys")
+                                 action=ID_ACTION)
     if integral and n >= ID_MIN_ROWS and distinct >= ID_NEAR_UNIQUE * n:
         order = _order_correlation(column)
         if order >= ID_ORDER_CORRELATION:
-            return ColumnProfile(**base, kind="identifier", keep=False,
+            return ColumnProfile(**base, kind="identifier",
                                  evidence=_join(lead, f"integers, {distinct / n:.0%} of the values distinct, growing with "
                                                       f"the row position (rank correlation {order:.2f})"),
-                                 action="left out: numbers handed out in row order (ids), not a quantity",
-                                 todo=["identifier: today's generators cannot make fresh ids; number the synthetic "
-                                       "rows yourself if you need one"])
+                                 action=ID_ACTION)
     nulls = f", {_count(base['missing'], 'missing value')}" if base["missing"] else ""
     if integral and distinct <= DISCRETE_MAX_VALUES:
         shown = sorted(pd.unique(values))[:8]
         more = ", …" if distinct > 8 else ""
         floats = " (read as decimals because of the gaps)" if not pd.api.types.is_integer_dtype(column) else ""
-        todo = [f"discrete: {_count(distinct, 'value')}; values that many rows share come back exactly (point masses), "
-                "rarer ones may come back as other numbers: round or snap to the listed values after generating"]
-        if floats:
-            todo.append("integers with missing values come back as decimals: round them after generating")
         return ColumnProfile(**base, kind="discrete", grid=1.0,
                              evidence=_join(lead, f"integer codes/counts, {_count(distinct, 'distinct value')} "
                                                   f"({', '.join(str(int(v)) for v in shown)}{more}){nulls}{floats}"),
-                             action="kept as a number with discrete values", todo=todo)
-    step = _grid(values, integral)
-    todo = []
+                             action="kept; learned as categories (the copula: as a number snapped to these values), "
+                                    "so every value, rare ones included, comes back exactly")
+    step, off_grid = _grid(values, integral)
+    done = []
+    off = f" ({off_grid:.1%} of the values off it, e.g. interpolated readings)" if off_grid else ""
     if step is not None and step >= 10:
-        grid_text = f"on a grid: every value a multiple of {_num(step)}"
-        todo.append(f"grid: values are multiples of {_num(step)}; today's generators do not snap to it: round to "
-                    f"{_num(step)} after generating")
+        grid_text = f"on a grid: every value a multiple of {_num(step)}{off}"
+        done.append(f"sampled values snapped to multiples of {_num(step)}")
     elif step == 1:
-        grid_text = "integers"
-        if not pd.api.types.is_integer_dtype(column):
-            grid_text += " (read as decimals because of the gaps)"
-            todo.append("integers with missing values come back as decimals: round them after generating")
+        grid_text = ("integers" if not off_grid else f"integers{off}") + (
+            " (read as decimals because of the gaps)" if not pd.api.types.is_integer_dtype(column) else "")
+        if not pd.api.types.is_integer_dtype(column) or off_grid:
+            done.append("sampled values rounded to whole numbers")
     elif step is not None:
         places = round(-math.log10(step))
-        grid_text = f"fixed decimals: {places} place{'s' if places != 1 else ''}"
-        todo.append(f"grid: values have {places} decimal place(s); round to them after generating (not automatic yet)")
+        grid_text = f"fixed decimals: {places} place{'s' if places != 1 else ''}{off}"
+        done.append(f"sampled values rounded to {places} decimal place{'s' if places != 1 else ''}")
     else:
         grid_text = "full-precision decimals"
     tail, transform, tail_text = _tail(values)
     if transform:
-        todo.append(f"heavy tail: a {transform} transform would suit it ({tail_text}); the spec has no transform key "
-                    "yet: the generators fit up to max_modes Gaussian modes per column instead")
-    action = "kept as a number" + (f"; heavy tail: {transform} transform suggested" if transform else "")
+        done.append(f"heavy tail: {'log(1 + x)' if transform == 'log' else 'a quantile'} transform before learning "
+                    "(not for the copula, which follows each column's own distribution)")
+    action = "kept as a number" + "".join(f"; {d}" for d in done)
     return ColumnProfile(**base, kind="continuous", grid=step, transform=transform,
                          evidence=_join(lead, f"{grid_text}, {span}, {_count(distinct, 'distinct value')}{nulls}; "
                                               f"{tail_text}"),
-                         action=action, todo=todo)
+                         action=action)
 
 
 def _unique_integers_are_ids(column: pd.Series, values: np.ndarray) -> str | None:
@@ -546,27 +543,40 @@ def _order_correlation(column: pd.Series) -> float:
     return float(np.corrcoef(ranks, order)[0, 1])
 
 
-def _grid(values: np.ndarray, integral: bool) -> float | None:
-    """The largest step of 1, 2, 5 × 10^k (k ≥ 1) dividing every integer value (1 when none does), or for decimals
-    10^-d for the fewest places d ≤ `MAX_DECIMALS` that hold every value; None when no grid fits."""
-    if integral:
-        distinct = np.unique(values)
-        if len(distinct) < 3:
-            return 1.0
-        best = 1.0
-        magnitude = 10.0
-        while magnitude <= 1e12:
-            for m in (1, 2, 5):
-                step = m * magnitude
-                if np.all(np.mod(distinct, step) == 0):
-                    best = step
-            magnitude *= 10
-        return best
+def _grid(values: np.ndarray, integral: bool) -> tuple[float | None, float]:
+    """(step, share of values off it): the largest step of 1, 2, 5 × 10^k (k ≥ 1) dividing every integer value (1
+    when none does), or for decimals 10^-d for the fewest places d ≤ `MAX_DECIMALS` that hold every value; else
+    whole numbers when at least `GRID_SHARE` of the values are (a few interpolated readings in a column of whole
+    numbers); None when no grid fits."""
+    if not integral:
+        whole = float(np.mean(values == np.round(values)))
+        if whole >= GRID_SHARE:
+            return 1.0, 1 - whole
+        return _decimal_grid(values), 0.0
+    return _integer_grid(values), 0.0
+
+
+def _decimal_grid(values: np.ndarray) -> float | None:
     for places in range(1, MAX_DECIMALS + 1):
         scaled = values * 10 ** places
         if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6 * max(1.0, float(np.abs(scaled).max()) * 1e-9)):
             return 10.0 ** -places
     return None
+
+
+def _integer_grid(values: np.ndarray) -> float:
+    distinct = np.unique(values)
+    if len(distinct) < 3:
+        return 1.0
+    best = 1.0
+    magnitude = 10.0
+    while magnitude <= 1e12:
+        for m in (1, 2, 5):
+            step = m * magnitude
+            if np.all(np.mod(distinct, step) == 0):
+                best = step
+        magnitude *= 10
+    return best
 
 
 def _tail_ratio(values: np.ndarray) -> tuple[float, float]:

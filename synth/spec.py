@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_serializer, model_validator,
+    AfterValidator,
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
 )
 
 from synth.errors import SpecError
@@ -279,49 +280,28 @@ GENERATOR_KINDS = SPEC_KINDS
 IMAGE_GENERATOR_KINDS = IMAGE_KINDS
 
 
-_CONSTRAINT = re.compile(r"^\s*(?P<column>\S+)\s*(?P<op>>=|<=|>|<)\s*(?P<right>\S+)\s*$")
+def _check_constraint(raw: Any) -> Any:
+    """A constraint as written in the spec (synth.constraints), checked for form only; the table checks come later."""
+    from synth.constraints import parse
+
+    parse(raw)  # ValueError: one line saying what is wrong
+    return raw
 
 
-class Constraint(_Strict):
-    """A rule every synthetic row must keep: a column against a number or another column.
+#: Integer columns with at most this many values are learned as categories (synth.column_plan; checked here
+#: without importing it).
+DISCRETE_MAX_VALUES = 32
 
-    Written in a spec as a string, `"age >= 17"` or `"capital-loss <= capital-gain"`
-    (operators `>=`, `>`, `<=`, `<`; spaces around the operator required when a
-    column name contains `-`). Missing values are not judged.
-    """
 
-    column: str
-    op: Literal[">=", ">", "<=", "<"]
-    value: float | None = None
-    other: str | None = None
+def pd_is_numeric(series: Any) -> bool:
+    import pandas as pd
 
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, raw: Any) -> Any:
-        if not isinstance(raw, str):
-            return raw
-        match = _CONSTRAINT.match(raw)
-        if not match:
-            raise ValueError(
-                f"constraint {echo(raw)} is not COLUMN OP NUMBER or COLUMN OP COLUMN with OP one of >=, >, <=, <; "
-                "e.g. 'age >= 17' or 'capital-loss <= capital-gain'"
-            )
-        right: Any = match["right"]
-        try:
-            return {"column": match["column"], "op": match["op"], "value": float(right)}
-        except ValueError:
-            return {"column": match["column"], "op": match["op"], "other": right}
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
-    @model_validator(mode="after")
-    def _one_right_side(self) -> "Constraint":
-        if (self.value is None) == (self.other is None):
-            raise ValueError("a constraint compares its column with either a number (value) or a column (other)")
-        if self.value is not None and not math.isfinite(self.value):
-            raise ValueError(f"constraint {self.column} {self.op} {self.value}: the number must be finite")
-        return self
 
-    def columns(self) -> list[str]:
-        return [self.column] + ([self.other] if self.other else [])
+#: One rule of `constraints:` (see synth.constraints): "age >= 17", "a == 0 or b == 0", "x between 1 and 9",
+#: "fixed combinations of a, b" (or {fixed: [a, b]}), "total = a + b".
+ConstraintText = Annotated[Union[str, dict[str, list[str]]], AfterValidator(_check_constraint)]
 
 
 #: Default `max_frechet_distance` of the image gate, in standardised judge-feature units.
@@ -330,6 +310,14 @@ FRECHET_DEFAULT = 10.0
 
 class ValidationSpec(_Strict):
     """Thresholds of the publishing gate."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _constraints_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "constraints" in data:
+            raise ValueError("constraints moved to the top level of the spec: write `constraints:` beside "
+                             "`validation:` (they now hold in every generated row, and the gate still checks them)")
+        return data
 
     #: sdmetrics QualityReport score (column shapes + pair trends), 0..1.
     min_quality: float = Field(default=0.75, ge=0, le=1)
@@ -351,20 +339,10 @@ class ValidationSpec(_Strict):
     null_tolerance: float = Field(default=0.05, ge=0, le=1)
     #: Quality is scored on at most this many rows of each table (stated in the card).
     max_rows_scored: int = Field(default=20_000, ge=100)
-    #: Rules beyond the real profile, e.g. ["age >= 17", "capital-loss <= capital-gain"].
-    constraints: list[Constraint] = Field(default_factory=list)
     #: Publish only if the generator is differentially private with a total ε at most this (needs a `privacy:`
-    #: block; checked by the flow from the model's privacy ledger, not by `run_gate`). Left out: no requirement.
+    #: block; judged by the gate, `validation.privacy.epsilon_measurement`, from the model's privacy ledger).
+    #: Left out: no requirement.
     max_epsilon: float | None = Field(default=None, gt=0)
-
-    @model_serializer(mode="wrap")
-    def _leave_out_unset_max_epsilon(self, handler: Any) -> dict[str, Any]:
-        """Dumps leave out `max_epsilon` when it is not set, so `run_gate(**validation.model_dump())` keeps
-        working: the ε requirement is judged by the flow, and callers that pass a set one exclude it."""
-        data = handler(self)
-        if self.max_epsilon is None:
-            data.pop("max_epsilon", None)
-        return data
 
 
 class ImageValidationSpec(_Strict):
@@ -503,6 +481,9 @@ class PipelineSpec(_Strict):
     partition_rows: int | None = Field(default=None, ge=1000)
     #: Conditional rows published in addition to `rows`, e.g. [{values: {income: ">50K"}, rows: 5000}].
     conditions: list[ConditionSpec] = Field(default_factory=list)
+    #: Rules every synthetic row keeps, enforced while sampling and checked by the gate (synth.constraints),
+    #: e.g. ["age >= 17", "fixed combinations of education, education-num", "total = price + tax"].
+    constraints: list[ConstraintText] = Field(default_factory=list)
     seed: int = 0
     #: Share of real rows split off before training, never seen by the generator.
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
@@ -614,7 +595,6 @@ class PipelineSpec(_Strict):
 
         columns = list(table.columns)
         named = [("target", self.target)] if self.target else []
-        named += [(f"validation.constraints[{i}]", c) for i, rule in enumerate(self.validation.constraints) for c in rule.columns()]
         named += [(f"conditions[{i}].values", c) for i, cond in enumerate(self.conditions) for c in cond.values]
         problems = [f"{key} names column {echo(column)}, which is not in the table; columns: {column_names(columns)}"
                     for key, column in named if column not in columns]
@@ -630,6 +610,9 @@ class PipelineSpec(_Strict):
         train_rows, _ = split_positions(n_rows, self.holdout_fraction, self.seed)
         n_train = len(train_rows)
         problems += self._empty_columns(table, train_rows)
+        problems += self._constraint_problems(table, train_rows)
+        if problems:
+            self._raise(origin, problems)
         problems += self._condition_problems(table, train_rows)
         problems += self._training_size_problems(n_train)
         if self.privacy is not None:  # declared bounds and lists name real columns of the right kind
@@ -664,6 +647,33 @@ class PipelineSpec(_Strict):
                                 f"value(s) fell into the holdout); {drop}, or fill it")
         return problems
 
+    def _constraint_problems(self, table: Any, train_rows: Any) -> list[str]:
+        """The constraints against the table (columns, types, contradictions, rules the rows break), and the
+        conditions against the constraints (a derived column, a value a rule forbids, an unseen combination)."""
+        if not self.constraints:
+            return []
+        from synth.constraints import ConstraintSet
+        from synth.errors import GeneratorInputError
+
+        rules = ConstraintSet.from_spec(self.constraints)
+        try:
+            rules.check(table)
+        except SpecError as err:
+            return [str(err)]
+        if self.privacy is not None:
+            fixed = [i for i, c in enumerate(rules.constraints) if c.kind == "fixed"]
+            if fixed:
+                return [f"constraints[{fixed[0]}]: fixed combinations are learned from the training rows, outside the "
+                        "privacy budget; remove it, or train without privacy"]
+        rules.fit(table.iloc[train_rows])
+        problems = []
+        for i, cond in enumerate(self.conditions):
+            try:
+                rules.conditions(cond.values)
+            except GeneratorInputError as err:
+                problems.append(f"conditions[{i}]: {err}")
+        return problems
+
     def _condition_problems(self, table: Any, train_rows: Any) -> list[str]:
         # the one rule every tabular generator uses to tell categorical from numeric columns (no torch needed)
         from synth.transformer import _column_kind
@@ -673,10 +683,12 @@ class PipelineSpec(_Strict):
             for column, value in cond.values.items():
                 key = f"conditions[{i}].values.{cut(column)}"
                 series = table[column]
-                if _column_kind(series) != "categorical":
+                if _column_kind(series) != "categorical" and not self._discrete(series.iloc[train_rows]):
                     problems.append(f"{key}: column {echo(column)} is {series.dtype} (numeric), and conditions fix "
-                                    "categorical columns only (text, booleans, categories); condition on a categorical "
-                                    "column, or filter the published table instead")
+                                    "categorical columns only (text, booleans, categories, and integer codes the "
+                                    f"generator learns as categories: at most {DISCRETE_MAX_VALUES} values, 2 for "
+                                    "gaussian_copula, none under privacy); condition on a categorical column, or "
+                                    "filter the published table instead")
                     continue
                 seen = series.dropna().unique()
                 if not _occurs(value, seen):
@@ -694,6 +706,16 @@ class PipelineSpec(_Strict):
                                     f"that the generator keeps (generator.max_categories={keep}), so it cannot be "
                                     "fixed; raise generator.max_categories or condition on a more frequent value")
         return problems
+
+    def _discrete(self, training: Any) -> bool:
+        """Whether the generator learns this numeric column as categories (synth.column_plan's discrete rule)."""
+        if self.privacy is not None or not pd_is_numeric(training):
+            return False
+        values = training.dropna()
+        distinct = values.nunique()
+        if not (values == values.round()).all() or distinct > DISCRETE_MAX_VALUES:
+            return False
+        return distinct <= 2 or self.generator.kind != "gaussian_copula"
 
     def _training_size_problems(self, n_train: int) -> list[str]:
         """What `fit` would refuse about the number of training rows, phrased as the spec keys to change."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Sequence
@@ -119,8 +120,46 @@ def _gx() -> SimpleNamespace:
                 },
             }
 
+    class ExpectRowsToKeepConstraint(ColumnAggregateExpectation):
+        """Expect every row to keep one declared constraint (`synth.constraints`: comparisons, ranges, fixed
+        combinations, derived columns), judged by the same code that enforces it while sampling.
+
+        A column expectation on the rule's first column (GX's domain); the rule itself, fitted on the real rows
+        (a fixed combination's seen combinations), lives in `_RULES` under the digest the configuration holds,
+        like `ExpectColumnValuesToBeKnown`'s sets, and is judged on the whole batch.
+        """
+
+        rule: str
+        label: str
+        metric_dependencies = ("table.row_count",)
+        success_keys = ("rule", "label")
+
+        def _validate(
+            self,
+            metrics: dict,
+            runtime_configuration: dict | None = None,
+            execution_engine: Any = None,
+        ) -> dict:
+            from synth.constraints import ConstraintSet
+
+            frame = execution_engine.dataframe
+            ok = ConstraintSet.valid_one(_RULES[self.rule], frame)
+            broken = int((~ok).sum())
+            shown = frame.loc[~ok, _RULES[self.rule].used].head(5)
+            return {
+                "success": broken == 0,
+                "result": {
+                    "observed_value": f"{broken:,} of {len(frame):,} rows break it",
+                    "unexpected_count": broken,
+                    "unexpected_percent": 100 * broken / len(frame) if len(frame) else 0.0,
+                    "partial_unexpected_list": [{str(k): _native(v) for k, v in row.items()}
+                                                for row in shown.to_dict("records")],
+                },
+            }
+
     return SimpleNamespace(
         gx=gx,
+        ExpectRowsToKeepConstraint=ExpectRowsToKeepConstraint,
         gxe=gxe,
         ProgressBarsConfig=ProgressBarsConfig,
         ExpectColumnDtypeToBeInFamily=ExpectColumnDtypeToBeInFamily,
@@ -169,7 +208,7 @@ def build_schema_suite(
     real: pd.DataFrame,
     *,
     null_tolerance: float = 0.05,
-    constraints: list[dict[str, Any]] | tuple = (),
+    constraints: list[Any] | tuple = (),
     name: str = "schema",
 ) -> ExpectationSuite:
     """Expectations derived from the real data's profile.
@@ -182,10 +221,10 @@ def build_schema_suite(
     Each expectation's `meta` carries the gate's check name and a short
     threshold so results map to `CheckResult`s without re-deriving them.
 
-    `constraints` are rules the spec declares beyond the profile, each
-    `{"column", "op", "value"}` (a column against a number) or
-    `{"column", "op", "other"}` (one column against another), with `op` one
-    of `>=`, `>`, `<=`, `<`. Missing values are not judged by them.
+    `constraints` are the spec's rules beyond the profile (`synth.constraints`
+    texts: comparisons, ranges, fixed combinations, derived columns), each
+    one `ExpectRowsToKeepConstraint`; missing values are not judged by
+    comparisons. A fixed combination accepts the combinations of `real`.
     """
     lib = _gx()
     gxe = lib.gxe
@@ -227,26 +266,30 @@ def build_schema_suite(
         if least_null > 0:
             add(gxe.ExpectColumnValuesToBeNull, f"nulls_min:{column}",
                 f"null fraction >= {least_null:.4g}", column=column, mostly=least_null)
-    for rule in constraints:
-        column, op = rule["column"], rule["op"]
-        label = constraint_label(rule)
-        if rule.get("other") is not None:
-            # a > b is "A greater than B"; a < b is the same with the columns swapped
-            a, b = (column, rule["other"]) if op in (">", ">=") else (rule["other"], column)
-            add(gxe.ExpectColumnPairValuesAToBeGreaterThanB, f"constraint:{label}", label,
-                column_A=a, column_B=b, or_equal=op.endswith("="), ignore_row_if="either_value_is_missing")
-        else:
-            bound = {"min_value": rule["value"], "strict_min": op == ">"} if op in (">", ">=") else {
-                "max_value": rule["value"], "strict_max": op == "<"}
-            add(gxe.ExpectColumnValuesToBeBetween, f"constraint:{label}", label, column=column, **bound)
+    if constraints:
+        from synth.constraints import ConstraintSet
+
+        rules = ConstraintSet.from_spec(list(constraints)).fit(real)
+        for rule in rules.constraints:
+            add(lib.ExpectRowsToKeepConstraint, f"constraint:{rule.text}", rule.text,
+                column=rule.used[0], rule=_register_rule(rule), label=rule.text)
     # Passed to the constructor: add_expectation() would need an active GX context.
     return lib.gx.ExpectationSuite(name=name, expectations=expectations)
 
 
-def constraint_label(rule: dict[str, Any]) -> str:
-    """`age >= 17` or `capital-loss <= capital-gain`: how a constraint is named in the gate."""
-    right = rule["other"] if rule.get("other") is not None else f"{rule['value']:g}"
-    return f"{rule['column']} {rule['op']} {right}"
+#: digest -> a fitted constraint, for `ExpectRowsToKeepConstraint`; the most recent rules only.
+_RULES: dict[str, Any] = {}
+
+
+def _register_rule(rule: Any) -> str:
+    """Keep a fitted `synth.constraints.Constraint` for `ExpectRowsToKeepConstraint`; return the digest naming it."""
+    text = json.dumps([rule.text, rule.combinations])
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    _RULES.pop(digest, None)
+    _RULES[digest] = rule
+    while len(_RULES) > _KNOWN_VALUES_KEPT:
+        del _RULES[next(iter(_RULES))]
+    return digest
 
 
 class GXSession:

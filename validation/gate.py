@@ -62,7 +62,7 @@ def run_gate(
     min_utility_ratio: float,
     null_tolerance: float,
     max_rows_scored: int,
-    constraints: Sequence[Mapping[str, Any]] = (),
+    constraints: Sequence[Any] = (),
     max_epsilon: float | None = None,
     privacy_ledger: Mapping[str, Any] | None = None,
     extra_measurements: Sequence[Measurement] = (),
@@ -159,7 +159,7 @@ def timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 def _verdicts(
     train: pd.DataFrame, synthetic: pd.DataFrame, measured: dict[str, list[Measurement]], null_tolerance: float,
-    constraints: Sequence[Mapping[str, Any]], timings: dict[str, float],
+    constraints: Sequence[Any], timings: dict[str, float],
 ) -> tuple[list[CheckResult], dict[str, Any]]:
     """GX's verdicts: the schema suite on the synthetic rows, then each suite's measured figures."""
     from validation.expectations import GXSession, build_schema_suite

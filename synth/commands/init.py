@@ -180,7 +180,7 @@ def execute(args: argparse.Namespace) -> int:
     headerless = fmt == "csv" and not layout.header
     target, target_why = _target(args, profiles, by_name, headerless)
     kept = [p for p in profiles if p.keep or headerless]
-    if not kept:
+    if all(p.kind == "identifier" for p in kept):
         raise DataError(f"{args.data}: every column is an identifier, free text or empty ({column_names(list(by_name))}); "
                         "nothing is left to model")
     n_train, _ = split_sizes(len(table), HOLDOUT_FRACTION)
@@ -242,6 +242,9 @@ def _target(args, profiles, by_name, headerless) -> tuple[str | None, str]:
         raise SynthError(f"--target {args.target!r} is not a column of {args.data}; columns: "
                          f"{column_names(list(by_name))}")
     chosen = by_name[args.target]
+    if chosen.kind == "identifier":
+        raise SynthError(f"--target {args.target!r} is an identifier ({_comment(chosen.evidence, 120)}): unique per "
+                         "row, nothing a classifier can predict; choose a column to predict")
     if not chosen.keep and not headerless:
         raise SynthError(f"--target {args.target!r} is {chosen.kind} ({_comment(chosen.evidence, 120)}), which is "
                          "left out of the spec; choose a column to predict")
@@ -342,46 +345,13 @@ def _wrap(text: str, width: int = 110) -> list[str]:
 
 
 def _todo_lines(profiles, headerless) -> list[str]:
-    groups: dict[str, list[str]] = {}
-
-    def add(topic: str, item: str) -> None:
-        groups.setdefault(topic, []).append(_comment(item, 80))
-
-    for p in profiles:
-        if not (p.keep or headerless):
-            if p.kind == "identifier":
-                add("identifiers (left out): today's generators cannot make fresh ids; number the synthetic rows "
-                    "yourself if you need one", p.name)
-            continue
-        if p.kind == "identifier":
-            add("identifiers kept (headerless CSV): they are learnt as numbers or categories; replace them after "
-                "generating", p.name)
-        if p.kind == "discrete":
-            add("discrete values: values many rows share come back exactly (point masses); rarer ones may come back "
-                "as other numbers: snap to the real values after generating", p.name)
-        if p.grid is not None and p.grid >= 10:
-            add("grid: values are multiples of a step; today's generators do not snap to it: round after generating",
-                f"{p.name} (multiples of {_number(p.grid)})")
-        elif p.grid is not None and p.grid < 1 and p.kind == "continuous":
-            add("fixed decimals: round to them after generating (not automatic yet)",
-                f"{p.name} ({round(-math.log10(p.grid))} places)")
-        if p.grid is not None and p.grid >= 1 and not p.dtype.startswith(("int", "Int", "uint", "UInt")) \
-                and p.kind in ("discrete", "continuous"):
-            add("integers with missing values are read (and generated) as decimals: round them after generating",
-                p.name)
-        for note in p.todo:
-            if "keep_default_na" in note:
-                add("words pandas reads as missing (NA, None, null ...) in text columns: if one is a real value "
-                    "there, the spec cannot keep it yet (no keep_default_na key): recode it in the file", p.name)
-        if p.transform:
-            add("heavy tails: the spec has no transform key yet (the generators fit up to max_modes Gaussian modes "
-                "per column instead); the transform the profile chose", f"{p.name} ({p.transform})")
-    if not groups:
+    """What the spec cannot do for a column yet, for the user to do in the file."""
+    names = [p.name for p in profiles if (p.keep or headerless) and any("keep_default_na" in n for n in p.todo)]
+    if not names:
         return []
-    lines = ["", "# What today's generators cannot do yet, per column (do it after generating):"]
-    for topic, items in groups.items():
-        lines += [f"#   {chunk}" for chunk in _wrap(f"{topic}: {', '.join(items)}", 106)]
-    return lines
+    text = ("words pandas reads as missing (NA, None, null ...) in text columns: if one is a real value there, the "
+            f"spec cannot keep it yet (no keep_default_na key): recode it in the file: {', '.join(names)}")
+    return ["", "# What this spec cannot do yet, per column:"] + [f"#   {chunk}" for chunk in _wrap(text, 106)]
 
 
 def _privacy_lines(profiles, headerless) -> list[str]:

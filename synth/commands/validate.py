@@ -33,7 +33,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.report is not None and args.report.exists() and not args.report.is_dir():
         raise SynthError(f"--report {args.report}: exists and is not a folder")
 
-    real, holdout, synthetic, validation, target = _inputs(args)
+    real, holdout, synthetic, validation, target, constraints = _inputs(args)
     for label, path, table in (("--synthetic", args.synthetic, synthetic), ("--holdout", args.holdout, holdout)):
         if table is None:
             continue
@@ -46,17 +46,17 @@ def execute(args: argparse.Namespace) -> int:
             )
     if target is not None and target not in real.columns:
         raise DataError(f"--target {target!r} is not a column of {args.real}; columns: {list(real.columns)}")
-    for rule in validation.constraints:
-        for column in rule.columns():
-            if column not in real.columns:
-                raise DataError(f"constraint on {column!r}: no such column in {args.real}; columns: {list(real.columns)}")
+    if constraints:
+        from synth.constraints import ConstraintSet
+
+        ConstraintSet.from_spec(constraints).check(real, where=f"{args.spec}: constraints")
 
     from validation.gate import run_gate
 
     if args.report is not None:
         args.report.mkdir(parents=True, exist_ok=True)
     report = run_gate(real, holdout, synthetic[list(real.columns)], target=target, seed=args.seed,
-                      **validation.model_dump())
+                      constraints=constraints, **validation.model_dump())
 
     for check in report.checks:
         print(check.one_line())
@@ -88,9 +88,9 @@ def _inputs(args: argparse.Namespace):
     if args.spec is not None:
         spec = load_spec(args.spec)
         options = spec.source.model_dump(exclude={"path", "format"})  # format follows each file's suffix
-        validation, target = spec.validation, spec.target
+        validation, target, constraints = spec.validation, spec.target, list(spec.constraints)
     else:
-        options, validation, target = {}, ValidationSpec(), None
+        options, validation, target, constraints = {}, ValidationSpec(), None, []
     if args.target is not None:
         target = args.target
 
@@ -99,4 +99,4 @@ def _inputs(args: argparse.Namespace):
 
     # synthetic rows are our own output: Parquet, or CSV with a header
     synthetic = load_table(SourceSpec(path=args.synthetic))
-    return real_rows(args.real), real_rows(args.holdout), synthetic, validation, target
+    return real_rows(args.real), real_rows(args.holdout), synthetic, validation, target, constraints

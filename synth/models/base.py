@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from synth.column_plan import ColumnPlan
+from synth.constraints import MAX_REJECTION_ROUNDS, ConstraintSet
 from synth.errors import GeneratorInputError
 from synth.images import ImageSet, label_index, plan_labels, to_uint8
 from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
@@ -160,7 +162,8 @@ class Generator(ABC):
         """Write `config.json` (hyperparameters, seed, learned statistics) and the weights as safetensors."""
         self._check_fitted()
         folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, **self._learned_config())
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, **self._learned_config(),
+                     **self._table_config())
         for name, tensors in self._weights().items():
             save_tensors(folder, name, tensors)
         return folder
@@ -173,11 +176,70 @@ class Generator(ABC):
         model = cls(cls.config_class.parse(config["hyperparameters"]), device=device, seed=config.get("seed", 0),
                     verbose=False)
         model._restore(folder, config)
+        model._restore_table(folder, config)
         return model
+
+    def _table_config(self) -> dict[str, Any]:
+        """What a table generator adds to config.json around its model (column rules, constraints); none here."""
+        return {}
+
+    def _restore_table(self, folder: Path, config: dict[str, Any]) -> None:
+        """Read back what `_table_config` wrote."""
 
 
 class TabularGenerator(Generator):
-    """A table generator: seeded block sampling, conditions checked once (see the module docstring)."""
+    """A table generator: column rules and constraints around the model, seeded block sampling, conditions checked
+    once (see the module docstring).
+
+    `fit(table, constraints=...)` checks the constraints against the table (`synth.constraints`), learns the
+    column rules (`synth.column_plan`: identifiers, integer codes, heavy tails, grids) and hands the model the
+    table as those make it (`_fit`). Sampling undoes both per block and keeps the rules enforced by rejection
+    within the block (`_finished_block`), so the output is exactly `n` rows and row i still depends only on
+    (seed, i).
+    """
+
+    #: Which column rules this kind takes (`ColumnPlan.fit` options); None: none at all (the private kinds,
+    #: whose every look at the rows must be paid for from the privacy budget).
+    column_rules: ClassVar[dict[str, Any] | None] = {"discrete": "category", "transforms": True, "identifiers": True}
+
+    #: The column rules learned by `fit` (None: none; a model saved before they existed).
+    plan_: ColumnPlan | None = None
+    #: The constraints kept while sampling (empty: none), with their rejection counts.
+    constraints_: ConstraintSet = ConstraintSet([])
+    #: The real table's columns and dtypes, in order (empty for a model saved before they were recorded).
+    columns_: dict[str, str] = {}
+
+    def fit(self, table: pd.DataFrame, checkpoint: Any = None, *, constraints: Sequence[Any] = ()) -> "TabularGenerator":
+        """Train on `table`; `constraints` (strings as in a spec, see synth.constraints) hold in every sampled row.
+
+        With `checkpoint` (synth.models.checkpoint), the kinds that can save their training state as they go
+        do, or continue from its last save.
+        """
+        if not isinstance(table, pd.DataFrame):
+            raise GeneratorInputError(f"{self.title} trains on a pandas DataFrame, not {type(table).__name__}")
+        try:
+            rules = ConstraintSet.from_spec(constraints)
+        except ValueError as err:
+            raise GeneratorInputError(str(err)) from None
+        rules.check(table)
+        if self.column_rules is None and any(c.kind == "fixed" for c in rules.constraints):
+            raise GeneratorInputError(f"{self.title}: fixed combinations are learned from the training rows outside the "
+                                      "privacy budget; remove them or train a non-private generator")
+        self.constraints_ = rules.fit(table)
+        self.columns_ = {str(name): str(dtype) for name, dtype in table.dtypes.items()}
+        learned = rules.transform(table)
+        self.plan_ = ColumnPlan.fit(learned, **self.column_rules) if self.column_rules is not None else None
+        if self.plan_ is not None:
+            if not self.plan_.learned_columns:
+                raise GeneratorInputError(f"every column is an identifier ({', '.join(self.plan_.identifiers)}); "
+                                          "nothing is left to learn")
+            learned = self.plan_.transform(learned)
+        self._fit(learned, checkpoint)
+        return self
+
+    @abstractmethod
+    def _fit(self, table: pd.DataFrame, checkpoint: Any = None) -> None:
+        """Train on the table as the column rules and constraints made it (see `fit`)."""
 
     def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None,
                start: int = 0) -> pd.DataFrame:
@@ -189,15 +251,55 @@ class TabularGenerator(Generator):
         """
         self._check_fitted()
         check_rows(n, start)
-        fixed = self._conditions(conditions) if conditions else None
+        fixed = self._conditions(self._learned_conditions(conditions)) if conditions else None
         seed = fresh_seed() if seed is None else seed
         frames = []
         for block in range(start // SAMPLE_BLOCK_ROWS, (start + n - 1) // SAMPLE_BLOCK_ROWS + 1):
             lo = max(start - block * SAMPLE_BLOCK_ROWS, 0)
             hi = min(start + n - block * SAMPLE_BLOCK_ROWS, SAMPLE_BLOCK_ROWS)
             # the whole block is drawn and decoded before slicing, so its rows do not depend on where a chunk starts
-            frames.append(self._sample_block(seed, block, fixed).iloc[lo:hi])
+            frames.append(self._finished_block(seed, block, fixed).iloc[lo:hi])
         return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def _learned_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
+        """Conditions on the real columns → conditions on the table the model learned."""
+        learned = self.constraints_.conditions(conditions)
+        return self.plan_.conditions(learned) if self.plan_ is not None else learned
+
+    def _real_rows(self, frame: pd.DataFrame, seed: int, start: int) -> pd.DataFrame:
+        """Rows as the model made them → rows of the real table (column rules undone, constraints' columns made)."""
+        if self.plan_ is not None:
+            frame = self.plan_.inverse(frame, seed=seed, start=start)
+        return self.constraints_.inverse(frame, self.columns_) if self.constraints_ else frame
+
+    def _finished_block(self, seed: int, block: int, fixed: Any) -> pd.DataFrame:
+        """Block `block` of `seed`'s stream as real rows; rows that break a constraint enforced by rejection are
+        replaced by candidates of further rounds, each drawn from (a seed derived from `seed` and the round, the
+        same block), so the block depends on nothing but (seed, block)."""
+        first = block * SAMPLE_BLOCK_ROWS
+        rows = self._real_rows(self._sample_block(seed, block, fixed), seed, first)
+        if not self.constraints_.rejecting:
+            return rows
+        ok = self.constraints_.valid(rows, tally=True)
+        kept, have, drawn = [rows[ok]], int(ok.sum()), len(rows)
+        for attempt in range(1, MAX_REJECTION_ROUNDS + 1):
+            if have >= SAMPLE_BLOCK_ROWS:
+                break
+            more = self._real_rows(self._sample_block(_round_seed(seed, attempt), block, fixed), seed, first)
+            ok = self.constraints_.valid(more, tally=True)
+            kept.append(more[ok])
+            have, drawn = have + int(ok.sum()), drawn + len(more)
+        if have < SAMPLE_BLOCK_ROWS:
+            worst = max(self.constraints_.rejecting, key=lambda c: int((~self.constraints_.valid_one(c, rows)).sum()))
+            raise GeneratorInputError(
+                f"{self.title}: the constraints reject {1 - have / drawn:.1%} of generated rows (most often "
+                f"{worst.text!r}): {MAX_REJECTION_ROUNDS} rounds of candidates left a block {SAMPLE_BLOCK_ROWS - have:,} "
+                "rows short; the model rarely makes rows that keep it: train longer, or check the rule")
+        out = pd.concat(kept, ignore_index=True).iloc[:SAMPLE_BLOCK_ROWS]
+        if self.plan_ is not None:
+            for name in self.plan_.identifiers:  # fresh keys by final row position, not candidate position
+                out[name] = self.plan_.fresh_keys(name, len(out), seed, first).to_numpy()
+        return out
 
     @abstractmethod
     def _conditions(self, conditions: dict[str, Any]) -> Any:
@@ -206,6 +308,23 @@ class TabularGenerator(Generator):
     @abstractmethod
     def _sample_block(self, seed: int, block: int, fixed: Any) -> pd.DataFrame:
         """The `SAMPLE_BLOCK_ROWS` decoded rows of block `block` of `seed`'s stream, from that block's own RNG."""
+
+    def _table_config(self) -> dict[str, Any]:
+        return {"columns": self.columns_, "column_plan": self.plan_.to_config() if self.plan_ is not None else None,
+                "constraints": self.constraints_.to_config()}
+
+    def _restore_table(self, folder: Path, config: dict[str, Any]) -> None:
+        where = str(folder / "config.json")
+        self.columns_ = dict(config.get("columns") or {})
+        plan = config.get("column_plan")
+        self.plan_ = ColumnPlan.from_config(plan, where) if plan is not None else None
+        rules = config.get("constraints")
+        self.constraints_ = ConstraintSet.from_config(rules, where) if rules else ConstraintSet([])
+
+
+def _round_seed(seed: int, attempt: int) -> int:
+    """The seed of rejection round `attempt` (≥ 1) of a block: derived from the sampling seed, never equal to it."""
+    return int(np.random.SeedSequence([seed % 2**63, attempt, 0xC0]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def check_rows(n: int, start: int) -> None:

@@ -268,7 +268,7 @@ class CTGAN(EncodedTabularGenerator):
         return (self.layout_.block_logsumexp(raw)[rows, block] - chosen).sum() / len(raw)
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "CTGAN":
+    def _fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> None:
         """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
         self._check_batch_fits(len(table), pac=self.pac)
@@ -345,7 +345,6 @@ class CTGAN(EncodedTabularGenerator):
                 # 5. a checkpoint when one is due (every few minutes, and after the last epoch)
                 checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.generator_.eval()
-        return self
 
     # -- one block of sampling ------------------------------------------------------
     def _proposer(self, fixed: Conditions | None) -> Proposer:

@@ -76,7 +76,7 @@ class DPCTGAN(PrivateTraining, CTGAN):
         return own_category, noisy_probs
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, checkpoint=None) -> "DPCTGAN":
+    def _fit(self, table: pd.DataFrame, checkpoint=None) -> None:
         budget = self._private_budget(checkpoint)
         device = torch.device(self.device)
         with training(device, self.seed):
@@ -165,4 +165,3 @@ class DPCTGAN(PrivateTraining, CTGAN):
                 "conditional vectors and sampling: category frequencies from the noisy counts",
             ])
         self.generator_.eval()
-        return self

@@ -76,7 +76,7 @@ class DPTVAE(PrivateTraining, TVAE):
     transformer_class = DPDataTransformer
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, checkpoint=None) -> "DPTVAE":
+    def _fit(self, table: pd.DataFrame, checkpoint=None) -> None:
         budget = self._private_budget(checkpoint)
         from opacus.grad_sample import register_grad_sampler
 
@@ -152,7 +152,6 @@ class DPTVAE(PrivateTraining, TVAE):
             vae.remove_hooks()
             self.decoder_.eval()
             self.latents_ = self._latents_from_prior()
-        return self
 
     @torch.no_grad()
     def _latents_from_prior(self) -> CategoryLatents:

@@ -273,10 +273,13 @@ class GaussianCopula(TabularGenerator):
 
     kind = "gaussian_copula"
     config_class = GaussianCopulaConfig
+    #: Its marginals follow each column's own distribution (no tail transform needed); integer codes stay numbers,
+    #: in order (their correlations are what the copula learns), snapped back to the real values.
+    column_rules = {"discrete": "nearest", "transforms": False, "identifiers": True}
     fitted_attribute = "correlation_"
 
     # -- fitting ---------------------------------------------------------------
-    def fit(self, table: pd.DataFrame) -> "GaussianCopula":
+    def _fit(self, table: pd.DataFrame, checkpoint: None = None) -> None:
         """Learn each column's marginal and the correlation of the normal scores."""
         problems = []
         if len(table) < 2 or table.shape[1] == 0:
@@ -301,7 +304,6 @@ class GaussianCopula(TabularGenerator):
         correlation = (eigenvectors * eigenvalues.clip(min=MIN_EIGENVALUE)) @ eigenvectors.T
         scale = np.sqrt(np.diag(correlation))
         self.correlation_ = correlation / np.outer(scale, scale)
-        return self
 
     # -- one block of sampling ------------------------------------------------------
     def _sample_block(self, seed: int, block: int, fixed: list[tuple[int, float, float]] | None) -> pd.DataFrame:

@@ -242,7 +242,41 @@ class _TransformerState(BaseModel):
     columns: list[_ColumnState] = Field(min_length=1)
 
 
-class _TabularConfig(_Header):
+class _PlanRule(_Plain):
+    """One entry of `column_plan` (synth.column_plan.ColumnRule)."""
+
+    name: str
+    kind: Literal["identifier", "discrete", "continuous", "keep"]
+    dtype: str
+    reason: str
+    grid: Annotated[float, Field(gt=0)] | None = None
+    transform: Literal["log", "quantile", "category", "nearest"] | None = None
+    low: float | None = None
+    high: float | None = None
+    values: list[float] = Field(default_factory=list, max_length=10_000)
+    knots: list[float] = Field(default_factory=list, max_length=10_000)
+    pattern: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=200)
+
+
+class _ConstraintEntry(_Plain):
+    text: Annotated[str, Field(max_length=2_000)]
+    combinations: list[str] | None = None
+
+
+class _Constraints(_Plain):
+    columns: list[str]
+    rules: list[_ConstraintEntry]
+
+
+class _TableHeader(_Header):
+    """What every table generator writes around its model (absent in models saved before: defaults)."""
+
+    columns: dict[str, str] | None = None
+    column_plan: list[_PlanRule] | None = None
+    constraints: _Constraints | None = None
+
+
+class _TabularConfig(_TableHeader):
     """CTGAN, TVAE: what `_config()` writes."""
 
     transformer: _TransformerState
@@ -254,7 +288,7 @@ class _PrivateTabularConfig(_TabularConfig):
     privacy: dict[str, Any]
 
 
-class _CopulaConfig(_Header):
+class _CopulaConfig(_TableHeader):
     marginals: list[dict[str, Any]] = Field(min_length=1)
 
 

@@ -414,6 +414,9 @@ class PrivateTraining:
     accountant's history and the noise generators are not checkpointed.
     """
 
+    #: No column rules: each reads the training rows (synth.column_plan), which only the budget may do.
+    column_rules = None
+
     def _private_budget(self, checkpoint: Any):
         """The budget, checked before anything is read; a checkpoint is refused (see synth.resume)."""
         from synth.privacy.budget import PrivacyBudget

@@ -123,7 +123,7 @@ class TVAE(EncodedTabularGenerator):
         return starts
 
     # -- training --------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> "TVAE":
+    def _fit(self, table: pd.DataFrame, checkpoint: TrainingCheckpoint | None = None) -> None:
         """Train on `table`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
         self._check_batch_fits(len(table))
@@ -183,7 +183,6 @@ class TVAE(EncodedTabularGenerator):
             encoder.eval()
             self.latents_ = self._category_latents(encoder, data)
         self.decoder_.eval()
-        return self
 
     @torch.no_grad()
     def _category_latents(self, encoder: Encoder, data: torch.Tensor) -> CategoryLatents:

@@ -159,7 +159,7 @@ def test_out_exists_with_force_is_replaced(cli, tmp_path):
     out.write_text("# mine\n")
     outcome = cli("init", path, "--out", out, "--force")
     assert outcome.code == 0, outcome.err
-    assert load_spec(out).source.columns == ["age", "plan", "churn"]
+    assert load_spec(out).source.columns == ["client_id", "age", "plan", "churn"]  # the id: fresh keys
     _nothing_written(tmp_path, path, out)
 
 

@@ -50,7 +50,7 @@ def test_partitions_run_on_dask_and_publish_one_dataset(prefect_server, tmp_path
 def test_a_schema_failure_in_any_partition_fails_the_gate(prefect_server, tmp_path, adult_sample_csv, capsys):
     root = tmp_path / "published"
     code = _run(f"source.path={adult_sample_csv}", f"publish.root={root}", "rows=3000", "partition_rows=1500", *RELAXED,
-                "validation.constraints=['age < 30']")
+                "constraints=['age < 30']")
     assert code == 1
     err = capsys.readouterr().err
     assert "[FAIL] schema/all_partitions" in err and "constraint:age < 30" in err

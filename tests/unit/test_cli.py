@@ -89,13 +89,30 @@ def test_generate_names_a_folder_that_is_not_a_model_first(capsys, tmp_path):
 
 
 def test_constraint_with_bad_syntax_is_a_spec_error(capsys):
-    code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['age => 17']")
-    assert code == 2 and "validation.constraints.0" in err and "'age => 17'" in err and "COLUMN OP NUMBER" in err
+    code, err = _run(capsys, "run", SPEC, "--set", "constraints=['age => 17']")
+    assert code == 2 and "constraints.0" in err and "'age => 17'" in err and "not a rule this project knows" in err
 
 
 def test_constraint_on_unknown_column(capsys):
-    code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['salary >= 0']")
-    assert code == 2 and "validation.constraints[0] names column 'salary', which is not in the table" in err
+    code, err = _run(capsys, "run", SPEC, "--set", "constraints=['salary >= 0']")
+    assert code == 2 and "constraints[0] 'salary >= 0': column 'salary' is not in the table" in err
+
+
+def test_constraints_in_their_old_place_say_where_they_moved(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "validation.constraints=['age >= 17']")
+    assert code == 2 and "constraints moved to the top level of the spec" in err and len(err.splitlines()) == 1
+
+
+def test_a_constraint_the_real_rows_break_is_refused_before_training(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "constraints=['age >= 30']")
+    assert code == 2 and "constraints[0] 'age >= 30': the real data breaks it" in err and len(err.splitlines()) == 1
+
+
+def test_a_condition_against_a_constraint_is_refused_before_training(capsys):
+    code, err = _run(capsys, "run", SPEC, "--set", "constraints=['fixed combinations of education, education-num']",
+                     "--set", "conditions=[{values: {education: Doctorate, education-num: 9}, rows: 10}]")
+    assert code == 2 and "conditions[0]: the condition education='Doctorate', education-num=" in err
+    assert "is not one of the combinations" in err and len(err.splitlines()) == 1
 
 
 def test_condition_on_a_value_that_never_occurs(capsys):

@@ -36,6 +36,16 @@ def test_text_codes_unique_per_row_are_identifiers_regenerated_in_their_format()
     assert not plan.inverse(plan.transform(table), seed=4)["customerID"].equals(keys)
 
 
+def test_a_prefix_every_code_shares_is_kept_and_keys_past_the_patterns_capacity_stay_unique():
+    table = pd.DataFrame({"id": [f"CUST-{i:02d}" for i in range(N // 10)] * 10, "x": np.arange(N) % 7})
+    table["id"] = [f"CUST-{i:03d}" for i in range(N)]
+    plan = ColumnPlan.fit(table)
+    assert plan.by_name["id"].pattern == ["=CUST-", "ddd"]
+    keys = plan.fresh_keys("id", 2500, seed=0, start=0)
+    assert keys.is_unique and keys.str.fullmatch(r"CUST-\d{3,4}").all()
+    assert keys.iloc[:1000].str.fullmatch(r"CUST-\d{3}").all()
+
+
 def test_integer_row_numbers_are_numbered_on_from_the_real_maximum():
     rule = _rule(pd.Series(np.arange(N) + 5000))
     assert rule.kind == "identifier"
@@ -65,6 +75,14 @@ def test_integer_codes_are_learned_as_categories_and_every_value_comes_back():
     assert plan.conditions({"target": 1}) == {"target": "1"}
     with pytest.raises(GeneratorInputError, match=r"condition target=5: not a value of this column \(values: 0, 1\)"):
         plan.conditions({"target": 5})
+
+
+def test_integer_codes_can_stay_numbers_snapped_to_the_nearest_real_value():
+    table = pd.DataFrame({"pay": [-2, -1, 0, 1, 2, 8] * 100, "other": np.arange(600) % 3})
+    plan = ColumnPlan.fit(table, discrete="nearest")
+    assert plan.transform(table)["pay"].dtype == np.int64  # learned as a number
+    out = plan.inverse(pd.DataFrame({"pay": [-1.6, 4.9, 5.1, 100.0, np.nan], "other": [0] * 5}), seed=0)["pay"]
+    assert out.tolist()[:4] == [-2, 2, 8, 8] and out.isna().tolist()[4]
 
 
 def test_discrete_with_missing_values_keeps_nulls_and_a_nullable_dtype():
@@ -130,7 +148,7 @@ def test_quantile_knots_hold_no_single_training_value():
 def test_options_turn_rules_off():
     rng = np.random.default_rng(9)
     table = pd.DataFrame({"code": rng.integers(0, 5, N), "amount": rng.lognormal(3, 1.5, N), "id": np.arange(N)})
-    plan = ColumnPlan.fit(table, discrete=False, transforms=False)
+    plan = ColumnPlan.fit(table, discrete=None, transforms=False)
     assert plan.by_name["code"].kind == "continuous" and plan.by_name["amount"].transform is None
     assert ColumnPlan.fit(table, identifiers=False).by_name["id"].kind != "identifier"
 
@@ -161,3 +179,9 @@ def test_the_card_says_what_was_done_per_changed_column():
     described = {d["column"]: d["done"] for d in ColumnPlan.fit(table).describe()}
     assert set(described) == {"code", "id"}
     assert "5 categories" in described["code"] and "fresh unique keys" in described["id"]
+
+
+def test_the_spec_checks_conditions_with_the_same_discrete_limit():
+    from synth import profile, spec
+
+    assert spec.DISCRETE_MAX_VALUES == profile.DISCRETE_MAX_VALUES

@@ -166,16 +166,18 @@ def test_declared_constraints_are_checked(split, tmp_path):
     bad = fresh.copy()
     bad.loc[bad.index[:3], "education-num"] = bad["age"].iloc[:3] + 1  # more years of school than of life
     bad.loc[bad.index[3], ["age", "education-num"]] = [5, 1]  # a five-year-old in the census
-    constraints = [
-        ValidationSpec.model_validate({"constraints": [rule]}).constraints[0].model_dump()
-        for rule in ("age >= 17", "education-num < age", "hours-per-week < 99", "capital-gain >= 0")
-    ]
+    constraints = ["age >= 17", "education-num < age", "hours-per-week < 99", "capital-gain >= 0",
+                   "fixed combinations of education, education-num", "capital-gain == 0 or capital-loss == 0"]
+    bad.loc[bad.index[4], ["capital-gain", "capital-loss"]] = [100, 100]
     # a small max_rows_scored: the quality figures use a stated sample, the schema still reads every row
     report = _gate(train, None, bad, constraints=constraints, max_rows_scored=500)
     failed = {c.name: c for c in report.failed}
     assert {"constraint:age >= 17", "constraint:education-num < age", "constraint:hours-per-week < 99"} <= set(failed)
-    assert "1 row(s) (0.0" in failed["constraint:age >= 17"].detail and "e.g. [5]" in failed["constraint:age >= 17"].detail
+    assert "1 row(s) (0.0" in failed["constraint:age >= 17"].detail and "{'age': 5}" in failed["constraint:age >= 17"].detail
     assert "3 row(s)" in failed["constraint:education-num < age"].detail
+    # the new kinds: a combination never seen in the training rows, and both non-zero
+    assert "4 row(s)" in failed["constraint:fixed combinations of education, education-num"].detail
+    assert "1 row(s)" in failed["constraint:capital-gain == 0 or capital-loss == 0"].detail
     assert any(c.name == "constraint:capital-gain >= 0" and c.passed for c in report.checks)
     scored = report.details["scored"]
     assert scored["quality_score, column_shapes, pair_trends"].endswith(f"a random 500 of {len(bad):,} synthetic rows")

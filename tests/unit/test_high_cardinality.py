@@ -55,20 +55,23 @@ def test_unseen_values_are_still_refused():
 def test_generators_cap_sample_real_values_and_save_small_configs(kind, tmp_path):
     table = many_values(600)
     model = build_generator(kind, {**TINY_ONE_EPOCH[kind], "max_categories": 10}, device="cpu", seed=0, verbose=False)
-    with pytest.warns(HighCardinalityWarning, match="column 'id' has 600 distinct values"):
+    with pytest.warns(HighCardinalityWarning, match="column 'city' has 171 distinct values"):
         model.fit(table)
     rows = model.sample(500, seed=1)
-    assert rows["id"].isin(table["id"]).all() and rows["city"].dropna().isin(table["city"]).all()
-    assert rows["id"].nunique() > 10  # pooled ids are generated back, not only the 10 kept ones
+    assert rows["city"].dropna().isin(table["city"]).all()
+    assert rows["city"].nunique() > 10  # pooled cities are generated back, not only the 10 kept ones
+    # `id` is unique per row: an identifier, not learned but given fresh keys in its format
+    assert model.plan_.identifiers == ["id"]
+    assert rows["id"].str.fullmatch(r"id-\d{3}").all() and rows["id"].is_unique
 
     model.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert '"max_categories": 10' in json.dumps(config["hyperparameters"])
     pd.testing.assert_frame_equal(load_generator(tmp_path / "m").sample(500, seed=1), rows)
 
-    pooled = next(v for v in table["id"] if v not in rows["id"].head(0).tolist() and v not in _kept(config, "id"))
-    with pytest.raises(GeneratorInputError, match=rf"condition id='{pooled}': this value is one of the \d+ rare values"):
-        model.sample(5, conditions={"id": pooled})
+    pooled = next(v for v in table["city"].dropna() if v not in _kept(config, "city"))
+    with pytest.raises(GeneratorInputError, match=rf"condition city='{pooled}': this value is one of the \d+ rare values"):
+        model.sample(5, conditions={"city": pooled})
 
 
 def _kept(config: dict, column: str) -> list:

@@ -164,7 +164,7 @@ def test_parquet_markers_are_reported_not_applied():
 
 def test_unique_integers_are_an_identifier():
     ids = _rng().permutation(N) + 1000
-    assert _one(ids).kind == "identifier" and not _one(ids).keep
+    assert _one(ids).kind == "identifier" and _one(ids).keep and "fresh unique keys" in _one(ids).action
 
 
 def test_unique_integers_handed_out_in_order_or_of_fixed_width_are_identifiers():
@@ -206,7 +206,7 @@ def test_unique_codes_are_an_identifier_and_unique_sentences_free_text():
     codes = pd.Series([f"{i:04d}-{'ABCDEFG'[i % 7]}X" for i in range(N)], dtype=object)
     sentences = pd.Series([f"the customer number {i} said hello" for i in range(N)], dtype=object)
     profiles = {p.name: p for p in profile_table(pd.DataFrame({"code": codes, "note": sentences}))}
-    assert profiles["code"].kind == "identifier" and not profiles["code"].keep
+    assert profiles["code"].kind == "identifier" and profiles["code"].keep
     assert profiles["note"].kind == "text" and not profiles["note"].keep
 
 
@@ -226,7 +226,7 @@ def test_few_categories():
 
 def test_low_cardinality_integers_are_discrete():
     p = _one(_rng().integers(0, 6, N))
-    assert p.kind == "discrete" and p.distinct == 6 and p.todo
+    assert p.kind == "discrete" and p.distinct == 6 and "comes back exactly" in p.action
 
 
 def test_many_integer_values_are_continuous_integers():
@@ -236,7 +236,7 @@ def test_many_integer_values_are_continuous_integers():
 
 def test_values_on_a_grid_of_hundreds():
     p = _one(_rng().integers(1, 400, N) * 100)
-    assert p.grid == 100 and "multiple of 100" in p.evidence and any("grid" in t for t in p.todo)
+    assert p.grid == 100 and "multiple of 100" in p.evidence and "snapped to multiples of 100" in p.action
 
 
 def test_integers_off_the_grid():
@@ -260,7 +260,14 @@ def test_integers_with_missing_values_are_numbers_with_nulls():
     values[::9] = np.nan
     p = _one(values)
     assert p.kind == "continuous" and p.grid == 1.0 and p.missing == len(values[::9])
-    assert "read as decimals" in p.evidence and any("round" in t for t in p.todo)
+    assert "read as decimals" in p.evidence and "rounded to whole numbers" in p.action
+
+
+def test_whole_numbers_with_a_few_interpolated_readings_are_whole_numbers():
+    values = _rng().integers(990, 1040, N).astype(float)
+    values[:3] += 0.666667  # a sensor's interpolated gap fills
+    p = _one(values)
+    assert p.grid == 1.0 and "off it" in p.evidence and "rounded to whole numbers" in p.action
 
 
 def test_heavy_positive_tail_gets_a_log():
@@ -433,7 +440,8 @@ def test_init_magic(tmp_path):
 
 def test_init_beijing_pm25(tmp_path):
     spec, table, out = _init(tmp_path, _shared("beijing_pm25/PRSA_data_2010.1.1-2014.12.31.csv.gz"))
-    assert "No" not in table.columns and table.shape[1] == 12  # the row number is an identifier
+    assert "No" in table.columns and table.shape[1] == 13  # the row number: an identifier, kept for fresh keys
+    assert "identifier" in next(line for line in out.splitlines() if line.strip().startswith("No "))
     assert table["pm2.5"].dtype == "float64" and table["pm2.5"].isna().sum() == 2_067
     assert spec.target is None and "target: none" in out
 
@@ -446,13 +454,15 @@ def test_init_german_credit(tmp_path):
 
 def test_init_telco_churn(tmp_path):
     spec, table, out = _init(tmp_path, _shared("telco_churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"))
-    assert "customerID" not in table.columns and "customerID" in out and spec.target == "Churn"
+    assert "customerID" in table.columns and spec.target == "Churn"
+    assert "fresh unique keys" in next(line for line in out.splitlines() if "customerID" in line)
     assert table["TotalCharges"].dtype == "float64" and table["TotalCharges"].isna().sum() == 11
 
 
 def test_init_diabetes(tmp_path):
-    spec, table, _ = _init(tmp_path, _shared("diabetes/diabetic_data.csv.gz"))
-    assert {"encounter_id", "patient_nbr"}.isdisjoint(table.columns) and table.shape == (101_766, 48)
+    spec, table, out = _init(tmp_path, _shared("diabetes/diabetic_data.csv.gz"))
+    assert {"encounter_id", "patient_nbr"} <= set(table.columns) and table.shape == (101_766, 50)
+    assert all("identifier" in line for line in out.splitlines() if line.strip().startswith(("encounter_id", "patient_nbr")))
     assert "?" in spec.source.na_values and table["race"].isna().sum() == 2_273
     assert spec.target == "readmitted"
 
@@ -479,5 +489,4 @@ def test_init_parquet(tmp_path, adult):
     table.insert(0, "person_id", [f"P{i:05d}" for i in range(len(table))])
     table.to_parquet(path)
     spec, loaded, _ = _init(tmp_path, path)
-    assert spec.source.resolved_format == "parquet" and "person_id" not in loaded.columns
-    assert list(loaded.columns) == list(adult.columns)
+    assert spec.source.resolved_format == "parquet" and list(loaded.columns) == ["person_id", *adult.columns]
