@@ -1,6 +1,7 @@
 """Benchmark what a training checkpoint costs (synth.models.checkpoint): size on disk, write and resume time.
 
-    .venv/bin/python bench/checkpoint.py                  # the demo's TVAE and the bundled CTGAN on Adult, DDPM on digits
+    .venv/bin/python bench/checkpoint.py                  # the demo's TVAE and the bundled CTGAN on Adult,
+                                                          # DDPM on digits
     .venv/bin/python bench/checkpoint.py --out /tmp/ckpt  # results elsewhere
 
 Each generator is built with the hyperparameters of its bundled spec and
@@ -58,15 +59,18 @@ def measure(name: str, spec_path: str | None) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = TrainingCheckpoint(folder, {"bench": name}, every_minutes=0)
         started = time.perf_counter()
-        build_generator(spec.generator.kind, hyper, device="cpu", seed=0, verbose=False).fit(train, checkpoint=checkpoint)
+        (build_generator(spec.generator.kind, hyper, device="cpu", seed=0, verbose=False)
+         .fit(train, checkpoint=checkpoint))
         epoch_seconds = time.perf_counter() - started - sum(checkpoint.write_seconds)
         size = sum(p.stat().st_size for p in latest(folder).iterdir())
         # resume with epochs=1: rebuild, load the checkpoint, no epoch left to train
         resumed = TrainingCheckpoint(folder, {"bench": name}, resume=True)
         started = time.perf_counter()
-        build_generator(spec.generator.kind, hyper, device="cpu", seed=0, verbose=False).fit(train, checkpoint=resumed)
+        (build_generator(spec.generator.kind, hyper, device="cpu", seed=0, verbose=False)
+         .fit(train, checkpoint=resumed))
         resume_seconds = time.perf_counter() - started
-    return {"generator": name, "checkpoint_mb": round(size / 1e6, 2), "write_seconds": round(checkpoint.write_seconds[0], 3),
+    return {"generator": name, "checkpoint_mb": round(size / 1e6, 2),
+            "write_seconds": round(checkpoint.write_seconds[0], 3),
             "fit_one_epoch_seconds": round(epoch_seconds, 2), "resume_seconds": round(resume_seconds, 2)}
 
 
@@ -82,8 +86,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "checkpoint.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Training checkpoint cost ({result['measured_at']}, {result['cpu_threads']} CPU threads)", "",
-             "| generator | checkpoint MB | write s (fsync included) | fit of 1 epoch, encoding included, s | resume (rebuild + load) s |", "|---|---|---|---|---|"]
-    lines += [f"| {r['generator']} | {r['checkpoint_mb']} | {r['write_seconds']} | {r['fit_one_epoch_seconds']} | {r['resume_seconds']} |"
+             "| generator | checkpoint MB | write s (fsync included) | fit of 1 epoch, encoding included, s "
+             "| resume (rebuild + load) s |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['generator']} | {r['checkpoint_mb']} | {r['write_seconds']} "
+              f"| {r['fit_one_epoch_seconds']} | {r['resume_seconds']} |"
               for r in rows]
     (args.out / "checkpoint.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -81,7 +81,9 @@ def sdmetrics_dcr(real, synthetic) -> float:
     from validation.fidelity import sdmetrics_metadata
 
     started = time.perf_counter()
-    DCRBaselineProtection.compute(real_data=real, synthetic_data=synthetic, metadata=sdmetrics_metadata(real), table_name=None)
+    DCRBaselineProtection.compute(
+        real_data=real, synthetic_data=synthetic, metadata=sdmetrics_metadata(real), table_name=None
+    )
     return time.perf_counter() - started
 
 
@@ -101,7 +103,8 @@ def main() -> None:
 
     train, holdout = adult_split(args.gate_rows)
     results: dict = {
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "synthetic_source": "gaussian_copula fitted on the Adult training split",
     }
@@ -152,15 +155,17 @@ def render(results: dict) -> str:
     if "gate_large" in results:
         g = results["gate_large"]
         lines.append(
-            f"| whole gate, large output | {g['rows']['train']:,} / {g['rows']['holdout']:,} / {g['rows']['synthetic']:,} | "
+            f"| whole gate, large output | {g['rows']['train']:,} / {g['rows']['holdout']:,} "
+            f"/ {g['rows']['synthetic']:,} | "
             f"{g['seconds']} | {_suites(g)} |"
         )
     d = results["dcr"]
     lines += [
         "",
         f"DCR on {d['rows']:,} real × {d['rows']:,} synthetic rows (synthetic and random-baseline distances): ours "
-        f"{d['ours_seconds']} s" + (f", sdmetrics DCRBaselineProtection {d['sdmetrics_seconds']} s: **{d['speedup']}× faster**."
-                                    if "speedup" in d else "."),
+        f"{d['ours_seconds']} s"
+        + (f", sdmetrics DCRBaselineProtection {d['sdmetrics_seconds']} s: **{d['speedup']}× faster**."
+           if "speedup" in d else "."),
         "",
     ]
     return "\n".join(lines)

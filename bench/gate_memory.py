@@ -70,7 +70,8 @@ def main() -> None:
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2, 3),
         "wall_seconds": round(seconds, 1), "gate_seconds": gate["seconds"],
         "seconds_per_suite": gate["details"]["seconds_per_suite"],
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores (shared with other jobs while measured)",
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores "
+                   "(shared with other jobs while measured)",
         "before_fix": "22.5 GB, killed by the OOM killer (issue 13); 2,000 rows: 0.75 GB, gate 516 s",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
 """Benchmark the image generators on Fashion-MNIST, side by side, in one run.
 
-    .venv/bin/python bench/images.py                      # full: each pipelines/fashion_mnist_<kind>.yaml as written (a GPU job)
-    .venv/bin/python bench/images.py --quick              # 2,000 training images, small networks, 1-2 epochs: does it run?
+    .venv/bin/python bench/images.py                      # full: each pipelines/fashion_mnist_<kind>.yaml as written
+                                                          # (a GPU job)
+    .venv/bin/python bench/images.py --quick              # 2,000 training images, small networks, 1-2 epochs:
+                                                          # does it run?
     .venv/bin/python bench/images.py --generators ddpm    # one generator
     .venv/bin/python bench/images.py --data /path/to/fashion-mnist   # the folder with the four original .gz IDX files
     .venv/bin/python bench/images.py --generators dcgan conv_vae --set source.max_images=10000 --set generator.epochs=5
@@ -45,7 +47,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 from bench.tabular import _cpu_name  # noqa: E402
 
 KINDS = ("ddpm", "dcgan", "conv_vae")
-SPEC_FILE = {"ddpm": "fashion_mnist_ddpm.yaml", "dcgan": "fashion_mnist_dcgan.yaml", "conv_vae": "fashion_mnist_vae.yaml"}
+SPEC_FILE = {
+    "ddpm": "fashion_mnist_ddpm.yaml", "dcgan": "fashion_mnist_dcgan.yaml", "conv_vae": "fashion_mnist_vae.yaml",
+}
 # --quick: a smoke run on a CPU in a few minutes; small networks, so its figures say nothing about the full ones
 QUICK_COMMON = ["source.max_images=2000", "validation.judge_epochs=10", "validation.max_images_scored=2000"]
 QUICK = {
@@ -64,20 +68,26 @@ def default_data() -> Path:
 def spec_for(kind: str, data: Path, quick: bool, overrides: list[str] = ()):
     from synth.spec import load_spec
 
-    paths = [f"source.path={data / 'train-images-idx3-ubyte.gz'}", f"source.labels_path={data / 'train-labels-idx1-ubyte.gz'}",
-             f"source.test_path={data / 't10k-images-idx3-ubyte.gz'}", f"source.test_labels_path={data / 't10k-labels-idx1-ubyte.gz'}"]
-    return load_spec(ROOT / "pipelines" / SPEC_FILE[kind], paths + (QUICK_COMMON + QUICK[kind] if quick else []) + list(overrides))
+    paths = [f"source.path={data / 'train-images-idx3-ubyte.gz'}",
+             f"source.labels_path={data / 'train-labels-idx1-ubyte.gz'}",
+             f"source.test_path={data / 't10k-images-idx3-ubyte.gz'}",
+             f"source.test_labels_path={data / 't10k-labels-idx1-ubyte.gz'}"]
+    quick_overrides = QUICK_COMMON + QUICK[kind] if quick else []
+    return load_spec(ROOT / "pipelines" / SPEC_FILE[kind], paths + quick_overrides + list(overrides))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generators", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--data", type=Path, default=default_data(), help="folder with the four Fashion-MNIST .gz IDX files")
+    parser.add_argument("--data", type=Path, default=default_data(),
+                        help="folder with the four Fashion-MNIST .gz IDX files")
     parser.add_argument("--quick", action="store_true", help="2,000 images, small networks, 1-2 epochs: a smoke run")
     parser.add_argument("--sample-images", type=int, default=None,
-                        help="images sampled (timed and judged); default: as many as training images (500 with --quick)")
+                        help="images sampled (timed and judged); "
+                             "default: as many as training images (500 with --quick)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override every generator's spec, e.g. --set source.max_images=10000 --set generator.epochs=5 "
+                        help="override every generator's spec, "
+                             "e.g. --set source.max_images=10000 --set generator.epochs=5 "
                              "(a sized-down run: results go to images_custom.*, with the overrides stated)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -92,12 +102,14 @@ def main() -> None:
 
     device = resolve_device(args.device)
     if not (args.data / "train-images-idx3-ubyte.gz").is_file():
-        sys.exit(f"{args.data}: no train-images-idx3-ubyte.gz; pass --data with the folder of the four Fashion-MNIST .gz files")
+        sys.exit(f"{args.data}: no train-images-idx3-ubyte.gz; "
+                 "pass --data with the folder of the four Fashion-MNIST .gz files")
     results = {
         "settings": {"quick": args.quick, "device": device, "data": str(args.data), "generators": args.generators,
                      "overrides": args.overrides},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
                     "cpu": _cpu_name()},
         "models": {},
     }
@@ -119,7 +131,8 @@ def main() -> None:
         synthetic = model.sample(n_sample, seed=spec.seed + 1)
         _sync(device)
         sample_seconds = time.perf_counter() - started
-        print(f"  fit {fit_seconds:.1f} s; sampled {n_sample:,} images in {sample_seconds:.1f} s; judging ...", flush=True)
+        print(f"  fit {fit_seconds:.1f} s; sampled {n_sample:,} images in {sample_seconds:.1f} s; judging ...",
+              flush=True)
         report = run_image_gate(train, holdout, synthetic, loaded.test, class_names=train.class_names, seed=spec.seed,
                                 **spec.validation.model_dump())
         checks = {c.name: c for c in report.checks}
@@ -171,26 +184,31 @@ def _sync(device: str) -> None:
 
 def render(results: dict) -> str:
     s, m = results["settings"], results["machine"]
-    where = f"GPU {m['gpu']}" if m["gpu"] else f"CPU only: {m['cpu_count']} cores ({m.get('cpu', '?')}), {m['torch_threads']} torch threads"
+    where = (f"GPU {m['gpu']}" if m["gpu"]
+             else f"CPU only: {m['cpu_count']} cores ({m.get('cpu', '?')}), {m['torch_threads']} torch threads")
     lines = [
-        "## Image generators on Fashion-MNIST" + (" (QUICK smoke run: small networks, 2,000 images; not a result)" if s["quick"] else ""),
+        "## Image generators on Fashion-MNIST"
+        + (" (QUICK smoke run: small networks, 2,000 images; not a result)" if s["quick"] else ""),
         "",
         f"Device: {where}; torch {m['torch']}. Hyperparameters: pipelines/fashion_mnist_*.yaml"
         + (" with the --quick overrides in bench/images.py" if s["quick"] else "")
         + (f" with {' '.join('--set ' + o for o in s['overrides'])} (a sized-down run, not the specs as written)"
            if s.get("overrides") else "") + ".",
-        "Fréchet distance: in the judge CNN's standardised feature space (not Inception-FID; the floor is two halves of the "
+        "Fréchet distance: in the judge CNN's standardised feature space "
+        "(not Inception-FID; the floor is two halves of the "
         "real test images). TSTR: the judge's CNN trained on synthetic images, accuracy on real test images; the real "
         "ceiling is the same CNN trained on as many real training images.",
         "",
-        "| generator | train images | epochs | fit s | images/s sampling | vs DDPM | Fréchet (floor) | TSTR acc | real ceiling | TSTR/real | faithfulness | near-copies | gate |",
+        "| generator | train images | epochs | fit s | images/s sampling | vs DDPM | Fréchet (floor) "
+        "| TSTR acc | real ceiling | TSTR/real | faithfulness | near-copies | gate |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, r in results["models"].items():
         lines.append(
             f"| {kind} | {r['train_images']:,} | {r['epochs']} | {r['fit_seconds']} | {r['images_per_second']:,} | "
-            f"{r.get('sampling_speed_vs_ddpm', '–')} | {r['frechet_distance']} ({r['frechet_floor']}) | {r['tstr_accuracy']:.3f} | "
-            f"{r['real_ceiling_accuracy']:.3f} | {r['tstr_ratio']:.3f} | {r['label_faithfulness']:.3f} | {r['near_copy_rate']:.3f} | "
+            f"{r.get('sampling_speed_vs_ddpm', '–')} | {r['frechet_distance']} ({r['frechet_floor']}) | "
+            f"{r['tstr_accuracy']:.3f} | {r['real_ceiling_accuracy']:.3f} | {r['tstr_ratio']:.3f} | "
+            f"{r['label_faithfulness']:.3f} | {r['near_copy_rate']:.3f} | "
             f"{'passed' if r['gate_passed'] else 'failed: ' + ', '.join(r['gate_failed'])} |")
     return "\n".join(lines) + "\n"
 

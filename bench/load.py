@@ -153,12 +153,14 @@ def _write_markdown() -> None:
     lines.append("")
     for result in results:
         lines += [f"## {result['label']} ({result['date']}; {result['machine']}; code: {result['tree']}; load average "
-                  f"at the end {result['load_average_at_end']})", "", "| run | exit | version | wall s | to flow start s | compute s | overhead s |",
+                  f"at the end {result['load_average_at_end']})", "",
+                  "| run | exit | version | wall s | to flow start s | compute s | overhead s |",
                   "|---|---|---|---|---|---|---|"]
         for kind in ("sequential", "concurrent"):
             for i, r in enumerate(result[kind], start=1):
                 lines.append(f"| {kind} {i} | {r['exit']} | {r.get('version', '-')} | {r['wall_s']} | "
-                             f"{r.get('to_flow_start_s', '-')} | {r.get('compute_s', '-')} | {r.get('overhead_s', '-')} |")
+                             f"{r.get('to_flow_start_s', '-')} | {r.get('compute_s', '-')} | "
+                             f"{r.get('overhead_s', '-')} |")
         failed = [r["stderr_tail"] for r in result["sequential"] + result["concurrent"] if r["exit"] != 0]
         lines += ["", f"{len(result['concurrent'])} concurrent runs all published distinct versions: "
                   f"**{'yes' if result['concurrent_all_published_distinct'] else 'no'}**"]

@@ -93,8 +93,9 @@ def run_one(kind: str, epsilon: float | None, args, train, holdout, test) -> dic
     if epsilon is not None:
         ledger = model.privacy_
         pre, sgd = ledger["parts"]
-        row["privacy"] = {"epsilon": ledger["epsilon"], "delta": ledger["delta"], "noise_multiplier": sgd["noise_multiplier"],
-                          "sample_rate": sgd["sample_rate"], "steps": sgd["steps"], "preprocessing_sigma": pre["noise_multiplier"],
+        row["privacy"] = {"epsilon": ledger["epsilon"], "delta": ledger["delta"],
+                          "noise_multiplier": sgd["noise_multiplier"], "sample_rate": sgd["sample_rate"],
+                          "steps": sgd["steps"], "preprocessing_sigma": pre["noise_multiplier"],
                           "epsilon_preprocessing": pre["epsilon"], "epsilon_training": sgd["epsilon"]}
     print(f"  {row}", flush=True)
     return row
@@ -107,8 +108,10 @@ def main() -> None:
     parser.add_argument("--delta", type=float, default=1e-5)
     parser.add_argument("--epochs", type=int, default=30, help="for private and non-private runs alike")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--no-baseline", action="store_true", help="skip the non-private runs (no 'vs non-private' ratios)")
-    parser.add_argument("--quick", action="store_true", help="3,000 training rows, 2 epochs: a smoke run, not a result")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the non-private runs (no 'vs non-private' ratios)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3,000 training rows, 2 epochs: a smoke run, not a result")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -126,15 +129,16 @@ def main() -> None:
         real, test = real.sample(3750, random_state=0), test.sample(3000, random_state=0)
     train, holdout = split_holdout(real, 0.2, args.seed)
     results = {
-        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "delta": args.delta, "epsilons": args.epsilons,
-                     "train_rows": len(train), "holdout_rows": len(holdout), "test_rows": len(test), "quick": args.quick,
-                     "device": args.device, "seed": args.seed},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__, "cpu": _cpu_name(),
+        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "delta": args.delta,
+                     "epsilons": args.epsilons, "train_rows": len(train), "holdout_rows": len(holdout),
+                     "test_rows": len(test), "quick": args.quick, "device": args.device, "seed": args.seed},
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__, "cpu": _cpu_name(),
                     "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "real": {"efficacy": efficacy(train, test, args.quick),
                  # the attack's ceiling: the training rows themselves offered as the synthetic table
-                 "membership_auc_of_a_copy": membership_auc(train, holdout, train.sample(frac=1.0, random_state=args.seed))},
+                 "membership_auc_of_a_copy": membership_auc(
+                     train, holdout, train.sample(frac=1.0, random_state=args.seed))},
         "runs": [],
     }
     print(f"real (training rows) efficacy: {results['real']['efficacy']['mean']:.3f}", flush=True)
@@ -150,7 +154,8 @@ def write(results: dict, args: argparse.Namespace) -> None:
     for r in results["runs"]:
         base = baseline.get(r["kind"].removeprefix("dp_"))
         if r["epsilon_target"] is not None and base is not None:
-            r["efficacy_vs_nonprivate"] = round(r["efficacy"]["mean"] / base["efficacy"]["mean"], 3) if base["efficacy"]["mean"] else None
+            r["efficacy_vs_nonprivate"] = (round(r["efficacy"]["mean"] / base["efficacy"]["mean"], 3)
+                                           if base["efficacy"]["mean"] else None)
             r["epoch_time_vs_nonprivate"] = round(r["seconds_per_epoch"] / base["seconds_per_epoch"], 2)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "privacy_quick" if args.quick else "privacy"
@@ -161,25 +166,30 @@ def write(results: dict, args: argparse.Namespace) -> None:
 def render(results: dict) -> str:
     s, m = results["settings"], results["machine"]
     lines = [
-        f"## Differential privacy on Adult: {s['epochs']} epochs, batch {s['batch_size']}, δ = {s['delta']:g}, on {s['device']}"
+        f"## Differential privacy on Adult: {s['epochs']} epochs, batch {s['batch_size']}, "
+        f"δ = {s['delta']:g}, on {s['device']}"
         + (" (QUICK smoke run: not a result)" if s["quick"] else ""),
         "",
-        f"{s['train_rows']:,} training rows (members), {s['holdout_rows']:,} holdout rows (non-members), {s['test_rows']:,} "
-        f"real test rows; {m['cpu_count']} CPU cores ({m.get('cpu', '?')}), torch {m['torch']} ({m['torch_threads']} threads).",
+        f"{s['train_rows']:,} training rows (members), {s['holdout_rows']:,} holdout rows (non-members), "
+        f"{s['test_rows']:,} real test rows; {m['cpu_count']} CPU cores ({m.get('cpu', '?')}), "
+        f"torch {m['torch']} ({m['torch_threads']} threads).",
         "",
-        "| model | ε reported | σ (DP-SGD) | efficacy F1 (AdaBoost / tree / logreg / MLP → mean) | vs non-private | quality | "
-        "membership AUC | fit s | s / epoch | epoch time vs non-private |",
+        "| model | ε reported | σ (DP-SGD) | efficacy F1 (AdaBoost / tree / logreg / MLP → mean) "
+        "| vs non-private | quality | membership AUC | fit s | s / epoch | epoch time vs non-private |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     real = results["real"]["efficacy"]
     lines.append(f"| real training rows | – | – | {real['adaboost']:.3f} / {real['decision_tree']:.3f} / "
-                 f"{real['logistic_regression']:.3f} / {real['mlp']:.3f} → **{real['mean']:.3f}** | – | – | – | – | – | – |")
+                 f"{real['logistic_regression']:.3f} / {real['mlp']:.3f} → **{real['mean']:.3f}** "
+                 "| – | – | – | – | – | – |")
     for r in results["runs"]:
         e, p = r["efficacy"], r.get("privacy")
         lines.append(
             f"| {r['name']} | {p['epsilon'] if p else '∞ (no DP)'} | {p['noise_multiplier'] if p else '–'} | "
-            f"{e['adaboost']:.3f} / {e['decision_tree']:.3f} / {e['logistic_regression']:.3f} / {e['mlp']:.3f} → **{e['mean']:.3f}** | "
-            f"{r.get('efficacy_vs_nonprivate', '–')} | {r['quality']:.3f} | {r['membership_auc']:.3f} | {r['fit_seconds']} | "
+            f"{e['adaboost']:.3f} / {e['decision_tree']:.3f} / {e['logistic_regression']:.3f} / {e['mlp']:.3f} "
+            f"→ **{e['mean']:.3f}** | "
+            f"{r.get('efficacy_vs_nonprivate', '–')} | {r['quality']:.3f} | {r['membership_auc']:.3f} | "
+            f"{r['fit_seconds']} | "
             f"{r['seconds_per_epoch']} | {r.get('epoch_time_vs_nonprivate', '–')} |"
         )
     if "membership_auc_of_a_copy" in results["real"]:
@@ -187,7 +197,8 @@ def render(results: dict) -> str:
                      f"{results['real']['membership_auc_of_a_copy']:.3f} | – | – | – |")
     lines += [
         "",
-        "Efficacy: positive-class F1 on the real test split, classifiers trained on synthetic rows (CTGAN paper protocol). "
+        "Efficacy: positive-class F1 on the real test split, "
+        "classifiers trained on synthetic rows (CTGAN paper protocol). "
         "Membership AUC: distance attack, training rows vs holdout rows (0.5 = no signal). Timings share the machine "
         "with whatever else ran; compare ratios within one run.",
     ]

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def main() -> None:
                 results[name] = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{name}: {results[name]}", flush=True)
 
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]
     meta = {"when": stamp, "python": platform.python_version(), "cpus": os.cpu_count(), "load_average_1min": load}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +45,10 @@ def main() -> None:
             out = Path(work) / f"{kind}.parquet"
             probe = (
                 "import resource, sys, time; from synth.cli import main; t = time.perf_counter(); "
-                f"code = main(['generate', {str(model_dir)!r}, '--rows', '{args.rows}', '--out', {str(out)!r}, '--seed', '0']); "
-                "print('SECONDS', time.perf_counter() - t); print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+                f"code = main(['generate', {str(model_dir)!r}, '--rows', '{args.rows}', "
+                f"'--out', {str(out)!r}, '--seed', '0']); "
+                "print('SECONDS', time.perf_counter() - t); "
+                "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
             )
             done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
             figures = dict(line.split() for line in done.stdout.splitlines() if line.startswith(("SECONDS", "PEAK_KB")))

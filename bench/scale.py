@@ -47,7 +47,9 @@ def main() -> None:
             command += ["--set", item]
         env = {**os.environ, "SYNTH_DASK_WORKERS": str(args.workers), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        child = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         peak = {"bytes": 0}
 
         def watch() -> None:

@@ -342,11 +342,14 @@ def score(split: Split, synthetic, *, seed: int, score_rows: int) -> dict[str, f
     gate = ValidationSpec()
     train, test = split.train, split.test
     synthetic = synthetic[train.columns]
-    quality, _ = quality_checks(train, synthetic, min_quality=gate.min_quality, min_column_shapes=gate.min_column_shapes,
-                                min_pair_trends=gate.min_pair_trends, max_rows=score_rows, seed=seed)
+    quality, _ = quality_checks(train, synthetic, min_quality=gate.min_quality,
+                                min_column_shapes=gate.min_column_shapes, min_pair_trends=gate.min_pair_trends,
+                                max_rows=score_rows, seed=seed)
     detection, _ = detection_check(train, synthetic, max_auc=gate.max_detection_auc, max_rows=score_rows, seed=seed)
-    distances, _ = distance_checks(train, test, synthetic, max_dcr_share=gate.max_dcr_share, max_rows=score_rows, seed=seed)
-    membership, _ = membership_check(train, test, synthetic, max_auc=gate.max_membership_auc, max_rows=score_rows, seed=seed)
+    distances, _ = distance_checks(train, test, synthetic, max_dcr_share=gate.max_dcr_share,
+                                   max_rows=score_rows, seed=seed)
+    membership, _ = membership_check(train, test, synthetic, max_auc=gate.max_membership_auc,
+                                     max_rows=score_rows, seed=seed)
     synthetic_score, real_score = tstr(train, test, synthetic, split.target, split.task, seed)
     by_name = {c.name: c.value for c in quality}
     return {
@@ -387,7 +390,7 @@ def warm_up(split: Split, models: list[str]) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 build(model, 1, MIN_BATCH, 0).fit(rows).sample(10, seed=0)
-        except Exception:  # noqa: BLE001, S110 - the model's own cell reports its error
+        except Exception:  # the model's own cell reports its error
             pass
 
 
@@ -426,7 +429,7 @@ def run_or_skip(cells: Path, table: str, model: str, seed: int, settings: dict, 
         figures = compute()
     except KeyboardInterrupt:
         raise
-    except Exception as err:  # noqa: BLE001 - one model failing on one table must not lose the other cells
+    except Exception as err:  # one model failing on one table must not lose the other cells
         figures = {"error": f"{type(err).__name__}: {str(err)[:300]}", "traceback": traceback.format_exc()[-2000:]}
     cell = {"table": table, "model": model, "seed": seed, "settings": settings, **figures}
     write_json(path, cell)
@@ -459,7 +462,9 @@ def winners(row: dict[str, dict], metric: Metric, among: list[str] | None = None
               if r.get(metric.key) is not None and (among is None or m in among)}
     if not scored:
         return []
-    badness = {"high": lambda v: -v, "low": lambda v: v, "half": lambda v: round(abs(v - 0.5), metric.digits)}[metric.better]
+    badness = {
+        "high": lambda v: -v, "low": lambda v: v, "half": lambda v: round(abs(v - 0.5), metric.digits),
+    }[metric.better]
     best = min(badness(v) for v in scored.values())
     return [m for m, v in scored.items() if badness(v) == best]
 
@@ -488,7 +493,8 @@ def render(results: dict) -> str:
         lines.append(f"| {t} | {info['rows']:,} | {info['train_rows']:,} / {info['test_rows']:,} | {info['target']} "
                      f"({info['task']}) | {info['epochs']} × {info['batch_size']} | {info['seeds']} |")
     for metric in METRICS:
-        lines += ["", f"### {metric.title}", "", "| table | " + " | ".join(models) + (" | real (TRTR) |" if metric.key == "tstr" else " |"),
+        header = "| table | " + " | ".join(models) + (" | real (TRTR) |" if metric.key == "tstr" else " |")
+        lines += ["", f"### {metric.title}", "", header,
                   "|---|" + "---|" * (len(models) + (metric.key == "tstr"))]
         for t in tables:
             best = winners(summary[t], metric)
@@ -549,9 +555,11 @@ def _head_to_head(summary: dict, tables: list[str], models: list[str], info: dic
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help=f"{', '.join(QUICK_TABLES)} only, {QUICK['steps']} steps, {QUICK['train_rows']:,} training "
+                        help=f"{', '.join(QUICK_TABLES)} only, {QUICK['steps']} steps, "
+                             f"{QUICK['train_rows']:,} training "
                              "rows, one seed: a smoke run of every model and metric")
-    parser.add_argument("--tables", nargs="+", choices=list(TABLES), help="tables to run (default: all, or the quick ones)")
+    parser.add_argument("--tables", nargs="+", choices=list(TABLES),
+                        help="tables to run (default: all, or the quick ones)")
     parser.add_argument("--models", nargs="+", help="models to run (default: every ours_<kind> and sdv_<kind>)")
     parser.add_argument("--seeds", type=int, help="training seeds 0..N-1 for every table (default: 3 for tables under "
                                                   f"{SMALL_TABLE:,} training rows, else 1)")

@@ -98,7 +98,8 @@ class SDV:
 
         for name, method in originals.items():
             setattr(DataTransformer, name, timed(method))
-        random.seed(self.seed), np.random.seed(self.seed), torch.manual_seed(self.seed)  # SDV draws from the global RNGs
+        # SDV draws from the global RNGs
+        random.seed(self.seed), np.random.seed(self.seed), torch.manual_seed(self.seed)
         try:
             started = time.perf_counter()
             processed = self.model.preprocess({"adult": table})
@@ -200,9 +201,11 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where ours and SDV's models train")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="our CTGAN's and TVAE's precision (bf16: mixed precision; SDV's always train in float32)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for both (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for both (default: torch's choice)")
     parser.add_argument("--seeds", type=int, default=1,
-                        help="training seeds per model (0, 1, ...): figures are their means, each seed's kept beside them")
+                        help="training seeds per model (0, 1, ...): "
+                             "figures are their means, each seed's kept beside them")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--name", default=None,
                         help="file stem of the results (default: tabular, tabular_quick, tabular_cuda); two runs on "
@@ -219,11 +222,12 @@ def main() -> None:
     if args.quick:
         train, test = train.sample(3000, random_state=0), test.sample(3000, random_state=0)
     results = {
-        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "train_rows": len(train), "test_rows": len(test),
-                     "quick": args.quick, "device": args.device, "seeds": args.seeds, "precision": args.precision,
-                     "sample_rows": args.sample_rows},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "train_rows": len(train),
+                     "test_rows": len(test), "quick": args.quick, "device": args.device, "seeds": args.seeds,
+                     "precision": args.precision, "sample_rows": args.sample_rows},
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "cpu": _cpu_name()},
         "real": {"efficacy": efficacy(train, test, args.quick)},
         "models": {},
@@ -234,7 +238,8 @@ def main() -> None:
     # on 1,000 rows first keeps them out of every timing below.
     warm_rows = train.sample(min(1000, len(train)), random_state=0)
     for name in args.models:
-        build(name, 1, min(args.batch_size, 500), args.device, precision=args.precision).fit(warm_rows).sample(100, seed=0)
+        (build(name, 1, min(args.batch_size, 500), args.device, precision=args.precision)
+         .fit(warm_rows).sample(100, seed=0))
     for name in args.models:
         runs = []
         for seed in range(args.seeds):
@@ -263,7 +268,8 @@ def fit_and_score(name: str, seed: int, train, test, args: argparse.Namespace) -
     big = model.sample(args.sample_rows, seed=1)
     _sync(args.device)
     sample_seconds = time.perf_counter() - started
-    synthetic = big.iloc[: len(train)].reset_index(drop=True) if len(big) >= len(train) else model.sample(len(train), seed=2)
+    synthetic = (big.iloc[: len(train)].reset_index(drop=True) if len(big) >= len(train)
+                 else model.sample(len(train), seed=2))
     return {
         "seed": seed,
         "fit_seconds": round(fit_seconds, 1),
@@ -279,7 +285,9 @@ def fit_and_score(name: str, seed: int, train, test, args: argparse.Namespace) -
 
 def summarise(runs: list[dict]) -> dict:
     """Means over the training seeds (each figure), with every seed's quality and mean efficacy kept beside them."""
-    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    def mean(values):
+        return sum(values) / len(values)
+
     row = {}
     for key in ("fit_seconds", "transformer_seconds", "train_seconds_per_epoch", "sample_seconds", "quality"):
         values = [r[key] for r in runs if r[key] is not None]
@@ -302,7 +310,8 @@ def write(results: dict, args: argparse.Namespace) -> None:
                                                  if "gflop_per_step" in a and "gflop_per_step" in b else None),
                 "sample_time_ours_over_sdv": round(a["sample_seconds"] / b["sample_seconds"], 3),
                 "quality_difference": round(a["quality"] - b["quality"], 4),
-                "efficacy_ours_over_sdv": round(a["efficacy"]["mean"] / b["efficacy"]["mean"], 3) if b["efficacy"]["mean"] else None,
+                "efficacy_ours_over_sdv": (round(a["efficacy"]["mean"] / b["efficacy"]["mean"], 3)
+                                           if b["efficacy"]["mean"] else None),
             }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or ("tabular_quick" if args.quick else "tabular") + ("_cuda" if args.device == "cuda" else "")
@@ -334,30 +343,38 @@ def render(results: dict) -> str:
         + (f", ours in {s['precision']}" if s.get("precision", "fp32") != "fp32" else "")
         + (" (QUICK smoke run: not a result)" if s["quick"] else ""),
         "",
-        f"{s['train_rows']:,} training rows, {s['test_rows']:,} real test rows; {m['cpu_count']} CPU cores ({m.get('cpu', '?')}), "
+        f"{s['train_rows']:,} training rows, {s['test_rows']:,} real test rows; "
+        f"{m['cpu_count']} CPU cores ({m.get('cpu', '?')}), "
         f"torch {m['torch']} ({m['torch_threads']} threads), GPU: {m['gpu'] or 'none'}."
-        + (f" Every figure is the mean over {s['seeds']} training seeds (each seed's below the table)." if s.get("seeds", 1) > 1 else ""),
+        + (f" Every figure is the mean over {s['seeds']} training seeds (each seed's below the table)."
+           if s.get("seeds", 1) > 1 else ""),
         "",
-        f"| model | fit s | of which transformer s | train s/epoch | sample {s.get('sample_rows', 100_000):,} rows s | quality | efficacy F1 (AdaBoost / tree / logreg / MLP → mean) | vs real | macro-F1 |",
+        f"| model | fit s | of which transformer s | train s/epoch | sample {s.get('sample_rows', 100_000):,} rows s "
+        "| quality | efficacy F1 (AdaBoost / tree / logreg / MLP → mean) | vs real | macro-F1 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     real = results["real"]["efficacy"]
     lines.append(f"| real data | – | – | – | – | – | {real['adaboost']:.3f} / {real['decision_tree']:.3f} / "
-                 f"{real['logistic_regression']:.3f} / {real['mlp']:.3f} → **{real['mean']:.3f}** | 1.000 | {real['macro_f1']:.3f} |")
+                 f"{real['logistic_regression']:.3f} / {real['mlp']:.3f} → **{real['mean']:.3f}** | 1.000 | "
+                 f"{real['macro_f1']:.3f} |")
     for name, r in results["models"].items():
         e = r["efficacy"]
-        lines.append(f"| {name} | {r['fit_seconds']} | {r.get('transformer_seconds', '–')} | {r.get('train_seconds_per_epoch') or '–'} | {r['sample_seconds']} | {r['quality']:.3f} | {e['adaboost']:.3f} / "
-                     f"{e['decision_tree']:.3f} / {e['logistic_regression']:.3f} / {e['mlp']:.3f} → **{e['mean']:.3f}** | "
+        lines.append(f"| {name} | {r['fit_seconds']} | {r.get('transformer_seconds', '–')} | "
+                     f"{r.get('train_seconds_per_epoch') or '–'} | {r['sample_seconds']} | {r['quality']:.3f} | "
+                     f"{e['adaboost']:.3f} / {e['decision_tree']:.3f} / {e['logistic_regression']:.3f} / "
+                     f"{e['mlp']:.3f} → **{e['mean']:.3f}** | "
                      f"{r['efficacy_vs_real']:.3f} | {e['macro_f1']:.3f} |")
     if s.get("seeds", 1) > 1:
         lines.append("")
         for name, r in results["models"].items():
-            per_seed = "; ".join(f"seed {x['seed']}: quality {x['quality']:.3f}, efficacy {x['efficacy']:.3f}, fit {x['fit_seconds']} s"
+            per_seed = "; ".join(f"seed {x['seed']}: quality {x['quality']:.3f}, efficacy {x['efficacy']:.3f}, "
+                                 f"fit {x['fit_seconds']} s"
                                  for x in r.get("seeds", []))
             lines.append(f"- {name}: {per_seed}")
     for kind, r in results.get("ratios", {}).items():
         lines.append("")
-        lines.append(f"{kind}: fit time ours/SDV **{r['fit_time_ours_over_sdv']}** (transformer {r.get('transformer_time_ours_over_sdv')}, "
+        lines.append(f"{kind}: fit time ours/SDV **{r['fit_time_ours_over_sdv']}** "
+                     f"(transformer {r.get('transformer_time_ours_over_sdv')}, "
                      f"training per epoch {r.get('epoch_time_ours_over_sdv')}; arithmetic per step "
                      f"{r.get('flops_per_step_ours_over_sdv')}), sampling time ours/SDV "
                      f"{r['sample_time_ours_over_sdv']}, quality ours − SDV {r['quality_difference']:+.3f}, "

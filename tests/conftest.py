@@ -13,8 +13,8 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("SYNTH_DEVICE", "cpu")
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -49,8 +49,8 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def adult() -> pd.DataFrame:
     """The bundled raw UCI Adult training split, loaded as the demo spec loads it."""
-    from synth.spec import load_spec
     from synth.data import load_table
+    from synth.spec import load_spec
 
     return load_table(load_spec(ROOT / "pipelines" / "adult_ctgan.yaml").source)
 

@@ -32,7 +32,8 @@ class Outcome:
     err: str
 
     def one_line_error(self, code: int, *must_name: str) -> str:
-        """Assert exit `code`, exactly one non-empty stderr line, no traceback, and that it names each of `must_name`."""
+        """Assert exit `code`, exactly one non-empty stderr line, no traceback, and that it names each of
+        `must_name`."""
         lines = [line for line in self.err.splitlines() if line.strip()]
         assert self.code == code, f"exit {self.code}, expected {code}; stderr:\n{self.err}\nstdout:\n{self.out}"
         assert "Traceback" not in self.err, self.err

@@ -25,7 +25,6 @@ from synth.errors import CatalogError
 from tests.hostile.conftest import leftovers
 from tests.unit.test_catalog import CARD, FakeModel
 
-
 LATEST_NAME = catalog.LATEST
 
 
@@ -56,17 +55,19 @@ def _decoys_intact(tmp_path: Path) -> None:
 
 # --- 1. names that escape the root --------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["../x", "../other/x", "..", ".", "x/..", "demo/../../x", ".hidden", "a\nb", "", "a b", "x;rm",
-                                  "a" * 101, "c:\\x"])
+@pytest.mark.parametrize("name", ["../x", "../other/x", "..", ".", "x/..", "demo/../../x", ".hidden", "a\nb", "", "a b",
+                                  "x;rm", "a" * 101, "c:\\x"])
 def test_prune_refuses_a_name_outside_the_pattern_and_deletes_nothing(cli, catalog_root, tmp_path, name):
-    line = cli("prune", name, "--keep", "1", "--root", catalog_root).one_line_error(2, "dataset name", "letters, digits")
+    line = cli("prune", name, "--keep", "1", "--root", catalog_root).one_line_error(
+        2, "dataset name", "letters, digits")
     assert "synth prune: error:" in line
     _decoys_intact(tmp_path)
     assert catalog.versions_of(catalog_root, "demo") == ["v1", "v2", "v3"]
 
 
 def test_prune_refuses_an_absolute_path(cli, catalog_root, tmp_path):
-    cli("prune", tmp_path / "x", "--keep", "1", "--root", catalog_root).one_line_error(2, str(tmp_path / "x"), "not valid")
+    cli("prune", tmp_path / "x", "--keep", "1", "--root", catalog_root).one_line_error(
+        2, str(tmp_path / "x"), "not valid")
     _decoys_intact(tmp_path)
 
 
@@ -93,7 +94,8 @@ def test_a_dataset_folder_linked_outside_the_root_is_refused(cli, catalog_root, 
     outcome = cli("show", "linked", "--root", catalog_root)
     outcome.one_line_error(2, "linked", "outside the catalog root")
     assert "SECRET" not in outcome.out
-    cli("prune", "linked", "--keep", "1", "--root", catalog_root).one_line_error(2, "linked", "outside the catalog root")
+    cli("prune", "linked", "--keep", "1", "--root", catalog_root).one_line_error(
+        2, "linked", "outside the catalog root")
     _decoys_intact(tmp_path)
     with pytest.raises(CatalogError, match="outside the catalog root"):
         _publish(catalog_root, "linked")
@@ -124,8 +126,8 @@ def test_a_version_folder_linked_outside_is_not_a_version(cli, catalog_root, tmp
     lambda root: catalog.record_run(root, "../x", CARD, None),
     lambda root: catalog.check_publishable(root, "../x"),
     lambda root: _publish(root, "../x"),
-], ids=["load", "load-version", "load_images", "read_card", "model_folder", "versions_of", "prune", "runs", "record_run",
-        "check_publishable", "publish"])
+], ids=["load", "load-version", "load_images", "read_card", "model_folder", "versions_of", "prune", "runs",
+        "record_run", "check_publishable", "publish"])
 def test_every_library_entry_point_validates_the_name(catalog_root, tmp_path, call):
     with pytest.raises(CatalogError, match="is not valid"):
         call(catalog_root)
@@ -183,7 +185,8 @@ def test_a_card_md_that_is_missing_is_one_line(cli, catalog_root):
 
 def _mount(target: Path, options: str) -> bool:
     target.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True).returncode == 0
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+    return done.returncode == 0
 
 
 @pytest.fixture()
@@ -227,7 +230,8 @@ def test_prune_on_a_read_only_root_is_one_line_and_renames_nothing(cli, tmpfs, t
         for _ in range(3):
             _publish(root)
         _refuse(monkeypatch, errno.EROFS, os, "rename")
-    line = cli("prune", "demo", "--keep", "1", "--root", root).one_line_error(2, "read-only", "demo", "nothing was removed")
+    line = cli("prune", "demo", "--keep", "1", "--root", root).one_line_error(
+        2, "read-only", "demo", "nothing was removed")
     assert "EROFS" in line and "v1" in line
     monkeypatch.undo()
     assert catalog.versions_of(root, "demo") == ["v1", "v2", "v3"] and leftovers(root) == []

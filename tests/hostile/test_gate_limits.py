@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from tests.hostile.conftest import SYNTH, leftovers, synth_env
 
@@ -101,7 +100,8 @@ def test_50000_distinct_strings_in_50000_rows_stay_under_2_gb(tmp_path):
     assert "[FAIL] schema/categories:key" in run["out"] and "50000 known categories" in run["out"]
     # max_rows_scored bounds every sampled step, and the pooled column is named where the quality is reported
     details = gate["details"]
-    assert details["quality"]["rows_scored"] == [2_000, 2_000] and details["quality"]["pooled_columns"] == {"key": 2_000}
+    assert details["quality"]["rows_scored"] == [2_000, 2_000]
+    assert details["quality"]["pooled_columns"] == {"key": 2_000}
     assert details["detection"]["rows"] == 2_000 and details["membership"]["synthetic_rows"] == 2_000
     assert details["distances"]["rows"] == {"synthetic": 2_000, "train": n, "holdout": n // 4}  # exact, against all
     assert details["utility"]["rows"] == {"synthetic": 2_000, "train": 2_000, "holdout": 2_000}
@@ -138,7 +138,8 @@ def test_a_20000_wide_category_column_is_judged_within_the_bound(tmp_path):
 
     def table(rows: int, seed: int) -> pd.DataFrame:
         r = np.random.default_rng(seed)
-        return pd.DataFrame({"city": cities[np.r_[np.arange(20_000), r.integers(0, 20_000, rows - 20_000)]][r.permutation(rows)],
+        every_city_then_repeats = np.r_[np.arange(20_000), r.integers(0, 20_000, rows - 20_000)]
+        return pd.DataFrame({"city": cities[every_city_then_repeats][r.permutation(rows)],
                              **_normal_columns(rows, seed)})
 
     real, synthetic = table(n, 1), table(n, 2)

@@ -66,7 +66,7 @@ def test_binary_file(cli, tmp_path):
 
 def test_not_utf8(cli, tmp_path):
     path = tmp_path / "latin.csv"
-    path.write_bytes("name,city\n".encode() + "".join(f"Jos\xe9 {i},Z\xfcrich\n" for i in range(30)).encode("latin-1"))
+    path.write_bytes(b"name,city\n" + "".join(f"Jos\xe9 {i},Z\xfcrich\n" for i in range(30)).encode("latin-1"))
     cli("init", path, "--out", tmp_path / "s.yaml").one_line_error(2, "latin.csv", "UTF-8", "line 2")
     _nothing_written(tmp_path, path)
 
@@ -138,7 +138,8 @@ def test_target_not_a_column(cli, tmp_path):
 
 def test_target_is_an_identifier(cli, tmp_path):
     path = _csv(tmp_path)
-    cli("init", path, "--target", "client_id", "--out", tmp_path / "s.yaml").one_line_error(2, "client_id", "identifier")
+    cli("init", path, "--target", "client_id", "--out", tmp_path / "s.yaml").one_line_error(
+        2, "client_id", "identifier")
     _nothing_written(tmp_path, path)
 
 

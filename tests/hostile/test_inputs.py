@@ -117,7 +117,7 @@ def test_parquet_float_that_is_infinite_or_too_large(cli, tmp_path, value):
 
 def test_condition_on_a_numeric_column(cli, tmp_path):
     spec = write_spec(tmp_path, table_csv(tmp_path, small_table()), conditions=[{"values": {"age": 30}, "rows": 10}])
-    line = refused(cli("run", spec), tmp_path, "spec.yaml", "conditions[0].values.age", "categorical")
+    refused(cli("run", spec), tmp_path, "spec.yaml", "conditions[0].values.age", "categorical")
 
 
 def test_condition_on_a_categorical_column_is_accepted_by_the_check(tmp_path):
@@ -142,7 +142,8 @@ def test_too_few_rows_for_the_holdout_split(cli, tmp_path, rows, fraction):
     from synth.data import minimum_rows
 
     spec = write_spec(tmp_path, table_csv(tmp_path, small_table(rows)), holdout_fraction=fraction)
-    refused(cli("run", spec), tmp_path, "spec.yaml", f"{rows} row", f"at least {minimum_rows(fraction)}", "holdout_fraction")
+    refused(cli("run", spec), tmp_path,
+            "spec.yaml", f"{rows} row", f"at least {minimum_rows(fraction)}", "holdout_fraction")
 
 
 def test_minimum_rows_is_the_smallest_table_the_split_accepts():
@@ -200,7 +201,8 @@ def test_epsilon_too_small_names_the_users_epsilon():
     from synth.privacy.transformer import DPDataTransformer
 
     budget = PrivacyBudget(epsilon=1e-6, preprocessing_share=0.2)
-    with pytest.raises(GeneratorInputError, match=r"privacy\.epsilon=1e-06 is too small: its preprocessing share") as err:
+    with pytest.raises(GeneratorInputError,
+                       match=r"privacy\.epsilon=1e-06 is too small: its preprocessing share") as err:
         budget.preprocess(small_table(400), DPDataTransformer(), seed=0)
     assert "epsilon=2e-07" not in str(err.value)
 
@@ -208,7 +210,7 @@ def test_epsilon_too_small_names_the_users_epsilon():
 # -- 11. YAML that expands without bound, and input echoed without bound ---------------------------
 
 BILLION_LAUGHS = "\n".join(
-    [f'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     + ["name: *a8", "source: {path: data.csv}", "generator: {kind: gaussian_copula}"]
 ) + "\n"
@@ -218,7 +220,8 @@ BILLION_LAUGHS = "\n".join(
     (BILLION_LAUGHS, ["expands to more than", "aliases"]),
     ("a: &a [1, *a]\nname: x\n", ["alias at line 1", "contains it"]),
     ("name: " + "[" * 2000 + "]" * 2000 + "\n", ["nested more than"]),
-    ("name: x\nname: y\nsource: {path: a.csv}\ngenerator: {kind: ctgan}\n", ["key 'name' appears twice", "lines 1 and 2"]),
+    ("name: x\nname: y\nsource: {path: a.csv}\ngenerator: {kind: ctgan}\n",
+     ["key 'name' appears twice", "lines 1 and 2"]),
 ])
 def test_yaml_that_expands_without_bound_is_refused(cli, tmp_path, text, names):
     spec = tmp_path / "bomb.yaml"
@@ -231,7 +234,8 @@ def test_alias_bomb_in_a_set_value(cli, tmp_path):
     nested = "&b0 [" + ", ".join(["lol"] * 9) + "]"
     for i in range(1, 8):  # each level holds the previous one nine times: 9^8 values
         nested = f"&b{i} [{nested}, " + ", ".join([f"*b{i - 1}"] * 8) + "]"
-    refused(cli("run", spec, "--set", f"description={nested}"), tmp_path, "--set", "description=", "expands to more than")
+    refused(cli("run", spec, "--set", f"description={nested}"), tmp_path,
+            "--set", "description=", "expands to more than")
 
 
 def test_spec_file_over_the_size_cap(cli, tmp_path):
@@ -276,7 +280,9 @@ def test_ragged_csv_line(cli, tmp_path, csv_file, bad_line, fields):
 
 
 def test_ragged_headerless_line(cli, tmp_path, csv_file):
-    path = csv_file("".join(f"{i}, a, {i}\n" for i in range(40)) + "1, a\n" + "".join(f"{i}, b, {i}\n" for i in range(20)))
+    path = csv_file("".join(f"{i}, a, {i}\n" for i in range(40))
+                    + "1, a\n"
+                    + "".join(f"{i}, b, {i}\n" for i in range(20)))
     spec = write_spec(tmp_path, path, source={"path": str(path), "header": False, "columns": ["x", "g", "y"]})
     refused(cli("run", spec), tmp_path, "data.csv", "line 41 has 2 fields", "source.columns lists 3")
 
@@ -298,7 +304,9 @@ def test_spec_that_is_not_a_spec(cli, tmp_path, content, names):
 
 
 def test_non_utf8_csv(cli, tmp_path, csv_file):
-    path = csv_file("age,city\n" + "".join(f"{i},Zürich\n" for i in range(30)) + "".join(f"{i},Málaga\n" for i in range(30)),
+    path = csv_file("age,city\n"
+                    + "".join(f"{i},Zürich\n" for i in range(30))
+                    + "".join(f"{i},Málaga\n" for i in range(30)),
                     name="latin.csv")
     path.write_bytes(path.read_text("utf-8").encode("latin-1"))
     refused(cli("run", write_spec(tmp_path, path)), tmp_path, "latin.csv", "not UTF-8", "line 2", "save it as UTF-8")
@@ -321,7 +329,8 @@ def test_unnamed_header_column(cli, tmp_path, csv_file):
 def test_trailing_separator_on_the_header_only(cli, tmp_path, csv_file):
     """Review item 9: `a,b,` over lines without the trailing separator is named as such, not as an unnamed column."""
     path = csv_file("age,group,\n" + "".join(f"{i},a\n" for i in range(60)))
-    refused(cli("run", write_spec(tmp_path, path)), tmp_path, "data.csv", "trailing separator", "line 2 has 2 fields, not 3")
+    refused(cli("run", write_spec(tmp_path, path)), tmp_path,
+            "data.csv", "trailing separator", "line 2 has 2 fields, not 3")
 
 
 def test_truncated_parquet(cli, tmp_path):

@@ -148,7 +148,8 @@ def test_layer_sizes_no_machine_can_allocate(copy, cli, tmp_path):
     folder = copy("ctgan")
     edit_config(folder, lambda c: c["hyperparameters"].update(generator_dim=[2**50]))
     out = out_for("ctgan", tmp_path)
-    assert_refused(generate(cli, folder, out), tmp_path, out, "config.json", "generator_dim[0]", "wider than", "damaged")
+    assert_refused(generate(cli, folder, out), tmp_path, out,
+                   "config.json", "generator_dim[0]", "wider than", "damaged")
 
 
 #: The address space a `synth generate` of a tiny model gets in the size tests: far above what it needs, far
@@ -171,8 +172,9 @@ def test_sizes_the_weights_cannot_fill_are_refused_before_allocating(kind, size,
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
-    done = subprocess.run([*synth_cmd(), "generate", str(folder), "--rows", "5", "--out", str(out)], capture_output=True,
-                          text=True, env=synth_env(), timeout=120, stdin=subprocess.DEVNULL, preexec_fn=cap)
+    done = subprocess.run([*synth_cmd(), "generate", str(folder), "--rows", "5", "--out", str(out)],
+                          capture_output=True, text=True, env=synth_env(), timeout=120, stdin=subprocess.DEVNULL,
+                          preexec_fn=cap)
     from tests.hostile.conftest import Outcome
 
     assert_refused(Outcome(done.returncode, done.stdout, done.stderr), tmp_path, out,
@@ -225,7 +227,8 @@ def test_kind_unknown_or_garbage(kind_value, copy, cli, tmp_path):
         (lambda c: c.pop("transformer"), "transformer: missing"),
         (lambda c: c["hyperparameters"].update(embedding_dim="16"), "hyperparameters.embedding_dim"),
         (lambda c: c["hyperparameters"].update(embedding_dim=True), "hyperparameters.embedding_dim"),
-        (lambda c: c["hyperparameters"].update(weights_path="/etc/passwd"), "hyperparameters.weights_path: unexpected key"),
+        (lambda c: c["hyperparameters"].update(weights_path="/etc/passwd"),
+         "hyperparameters.weights_path: unexpected key"),
         (lambda c: c["transformer"]["columns"][0].update(spans="x"), "transformer.columns.0.spans"),
         (lambda c: c.update(seed="0"), "seed"),
         (lambda c: c.update(format_version=99), "format_version"),
@@ -253,7 +256,8 @@ def test_config_too_large_to_be_one(copy, cli, tmp_path):
 
 @pytest.fixture()
 def unet_elsewhere(saved, tmp_path) -> Path:
-    """A folder outside the model holding a *valid* UNet config.json: if loading followed a path to it, it would parse."""
+    """A folder outside the model holding a *valid* UNet config.json: if loading followed a path to it, it would
+    parse."""
     outside = tmp_path / "outside"
     outside.mkdir()
     unet = json.loads((saved["ddpm"] / "config.json").read_text())["unet"]
@@ -265,7 +269,9 @@ def unet_elsewhere(saved, tmp_path) -> Path:
                                    "outside-file"])
 def test_ddpm_unet_config_naming_a_path_or_hub_id(where, copy, cli, tmp_path, unet_elsewhere):
     folder = copy("ddpm")
-    target = {"outside-folder": str(unet_elsewhere), "outside-file": str(unet_elsewhere / "config.json")}.get(where, where)
+    target = {
+        "outside-folder": str(unet_elsewhere), "outside-file": str(unet_elsewhere / "config.json"),
+    }.get(where, where)
     edit_config(folder, lambda c: c.update(unet=target))
     out = out_for("ddpm", tmp_path)
     line = assert_refused(generate(cli, folder, out), tmp_path, out, "config.json", "unet", "damaged")
@@ -308,7 +314,8 @@ def test_ddpm_hyperparameters_that_sampling_cannot_use(change, names, copy, cli,
 
 @pytest.mark.parametrize("kind", ["ctgan", "ddpm"])
 def test_weights_linked_to_a_file_outside_the_folder(kind, saved, copy, cli, tmp_path):
-    """The link leads to *valid* weights of the same model: loading them would succeed, so refusing proves they were not read."""
+    """The link leads to *valid* weights of the same model: loading them would succeed, so refusing proves they
+    were not read."""
     folder = copy(kind)
     name = WEIGHTS[kind][0]
     outside = tmp_path / "elsewhere"
@@ -393,7 +400,8 @@ def tmpfs(tmp_path):
     def mount(options: str) -> Path:
         point = tmp_path / f"mnt{len(mounted)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                              capture_output=True, text=True)
         if done.returncode:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
         mounted.append(point)
@@ -468,7 +476,8 @@ def test_image_outputs_replaced_only_with_force(saved, cli, tmp_path):
 
 
 def test_outputs_follow_the_umask(saved, cli, tmp_path):
-    """Temporary names are created 0666/0777 less the umask, like any new file (mkstemp's 0600 would survive the rename)."""
+    """Temporary names are created 0666/0777 less the umask, like any new file (mkstemp's 0600 would survive the
+    rename)."""
     old = os.umask(0o022)
     try:
         assert generate(cli, saved["gaussian_copula"], tmp_path / "rows.csv").code == 0

@@ -31,7 +31,9 @@ RELAXED = {  # 300 rows cannot reach the default bars; these tests are about res
     "min_quality": 0, "min_column_shapes": 0, "min_pair_trends": 0, "max_detection_auc": 1.0, "max_dcr_share": 1.0,
     "max_membership_auc": 1.0, "null_tolerance": 1, "max_exact_copy_rate": 1.0,
 }
-TINY_TVAE = {"kind": "tvae", "epochs": 4, "batch_size": 100, "compress_dims": [16], "decompress_dims": [16], "embedding_dim": 8}
+TINY_TVAE = {
+    "kind": "tvae", "epochs": 4, "batch_size": 100, "compress_dims": [16], "decompress_dims": [16], "embedding_dim": 8,
+}
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +154,8 @@ def test_a_linked_checkpoint_area_is_refused_and_left_alone(cli, source, tmp_pat
     outside = tmp_path / "elsewhere"
     os.rename(root / ".runs", outside)
     (root / ".runs").symlink_to(outside, target_is_directory=True)
-    cli("run", spec, "--resume").one_line_error(2, ".runs", "a symbolic link in the catalog's checkpoint area", "remove the link")
+    cli("run", spec, "--resume").one_line_error(
+        2, ".runs", "a symbolic link in the catalog's checkpoint area", "remove the link")
     assert latest(outside / folder.relative_to(root / ".runs")) is not None
     assert catalog.versions_of(root, "resumable") == []
 
@@ -182,7 +185,8 @@ def test_ctrl_c_while_training_then_resume_publishes_the_uninterrupted_model(sou
         deadline = time.monotonic() + 240
         while latest(run) is None and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert first.poll() is None, f"the run ended before its first checkpoint:\n{(tmp_path / 'first.err').read_text()}"
+        assert first.poll() is None, (
+            f"the run ended before its first checkpoint:\n{(tmp_path / 'first.err').read_text()}")
         os.killpg(first.pid, signal.SIGINT)
         assert first.wait(timeout=60) == 130
     saved = read_state(latest(run))["epoch"]
@@ -214,4 +218,5 @@ def test_ctrl_c_while_training_then_resume_publishes_the_uninterrupted_model(sou
     for weights in sorted(p.name for p in reference.glob("*.safetensors")):
         expected, got = load_file(str(reference / weights)), load_file(str(published / weights))
         assert expected.keys() == got.keys()
-        assert all(torch.equal(expected[k], got[k]) for k in expected), f"{weights} differs from the uninterrupted model"
+        assert all(torch.equal(expected[k], got[k]) for k in expected), (
+            f"{weights} differs from the uninterrupted model")

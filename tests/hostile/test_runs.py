@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -28,9 +29,9 @@ SPEC = ROOT / "pipelines" / "adult_copula.yaml"
 NAME = "adult_copula"
 IDLE = "8"  # seconds the shared server outlives its last run (SYNTH_PREFECT_SERVER_IDLE)
 RELAXED = [  # the copula on 300 rows cannot reach the default bars; these tests are about the run's machinery
-    "rows=150", "target=null", "validation.min_quality=0", "validation.min_column_shapes=0", "validation.min_pair_trends=0",
-    "validation.max_detection_auc=1.0", "validation.max_dcr_share=1.0", "validation.max_membership_auc=1.0",
-    "validation.null_tolerance=1", "validation.max_exact_copy_rate=1.0",
+    "rows=150", "target=null", "validation.min_quality=0", "validation.min_column_shapes=0",
+    "validation.min_pair_trends=0", "validation.max_detection_auc=1.0", "validation.max_dcr_share=1.0",
+    "validation.max_membership_auc=1.0", "validation.null_tolerance=1", "validation.max_exact_copy_rate=1.0",
 ]
 INTERRUPTED = "synth run: interrupted (SIGINT); nothing was published"
 PREFECT_LOG = re.compile(r"\d\d:\d\d:\d\d\.\d+ \| (DEBUG|INFO|WARNING|ERROR) ")
@@ -193,7 +194,8 @@ def test_kill_9_leaves_staging_that_the_next_run_removes(source, home, tmp_path)
 
 @pytest.mark.parametrize("line", ["Beginning flow run", "Training gaussian_copula", "Published "])
 def test_kill_9_at_any_other_stage_then_the_next_run_publishes_cleanly(line, source, home, tmp_path):
-    """kill -9 while loading, training, or just after the publish: never a partial version, and the next run is clean."""
+    """kill -9 while loading, training, or just after the publish: never a partial version, and the next run is
+    clean."""
     root = tmp_path / "published"
     run = Run(source, root, home, tmp_path)
     run.wait_for(line)
@@ -274,7 +276,7 @@ def _alive(pid: int) -> bool:
     return token_alive(f"{pid}:")
 
 
-# -- the commit point, in-process: a signal inside the publish is deferred to it ----------------------------------------
+# -- the commit point, in-process: a signal inside the publish is deferred to it ---------------------------------------
 
 
 def _publish_demo(root: Path, during=None):
@@ -440,9 +442,7 @@ class _FakeServer:
     should_exit = False
 
 
-def _watch(folder: Path, idle: float) -> tuple[_FakeServer, "threading.Thread"]:
-    import threading
-
+def _watch(folder: Path, idle: float) -> tuple[_FakeServer, threading.Thread]:
     from flows.local_server import _watch_leases, process_token
 
     server = _FakeServer()

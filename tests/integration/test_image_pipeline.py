@@ -37,7 +37,8 @@ def test_publishes_images_in_the_documented_layout(published):
     version = root / NAME / "v1"
     assert catalog.latest_version(root, NAME) == "v1"
     assert sorted(p.name for p in version.iterdir()) == [
-        "card.json", "card.md", "data.parquet", "images", "images.npz", "labels.csv", "model", "report.html", "validation"]
+        "card.json", "card.md", "data.parquet", "images", "images.npz", "labels.csv", "model", "report.html",
+        "validation"]
     images = read_published(version)
     # 100 images in the training class proportions, plus the spec's 100 extra of class 8, shuffled together
     assert images.images.shape == (200, 8, 8, 1) and images.images.dtype == np.uint8
@@ -57,7 +58,8 @@ def test_publishes_images_in_the_documented_layout(published):
     names = {c["name"] for c in card["gate"]["checks"]}
     assert {"labels", "image_height", "label_faithfulness", "frechet_distance", "near_copy_rate", "closer_to_training",
             "tstr_ratio", "tstr_accuracy", "trtr_accuracy"} <= names
-    for suite in ("gate", "schema_suite_result", "fidelity_suite_result", "privacy_suite_result", "utility_suite_result"):
+    for suite in ("gate", "schema_suite_result", "fidelity_suite_result", "privacy_suite_result",
+                  "utility_suite_result"):
         assert (version / "validation" / f"{suite}.json").is_file()
     assert "data_docs" not in card and not (version / "validation" / "data_docs").exists()
     assert "data:image/png;base64," in (version / "report.html").read_text()
@@ -72,7 +74,8 @@ def test_publishes_images_in_the_documented_layout(published):
 def test_generate_from_the_published_model(published, tmp_path):
     root, _ = published
     model = catalog.model_folder(NAME, root=root)
-    assert main(["generate", str(model), "--rows", "6", "--out", str(tmp_path / "threes.npz"), "--condition", "label=3", "--seed", "2"]) == 0
+    assert main(["generate", str(model), "--rows", "6", "--out", str(tmp_path / "threes.npz"),
+                 "--condition", "label=3", "--seed", "2"]) == 0
     with np.load(tmp_path / "threes.npz") as batch:
         assert batch["images"].shape == (6, 8, 8) and (batch["labels"] == 3).all()
 

@@ -11,7 +11,10 @@ from tests.conftest import ADULT_COLUMNS, ROOT
 
 SPEC = str(ROOT / "pipelines" / "adult_ctgan.yaml")
 NAME = "adult_ctgan"  # the dataset name in that spec
-TINY = ["generator.epochs=2", "generator.batch_size=100", "generator.generator_dim=[64]", "generator.discriminator_dim=[64]", "rows=400"]
+TINY = [
+    "generator.epochs=2", "generator.batch_size=100", "generator.generator_dim=[64]",
+    "generator.discriminator_dim=[64]", "rows=400",
+]
 
 
 def _sets(*pairs):
@@ -43,14 +46,16 @@ def test_publishes_a_complete_version(published):
     root, _ = published
     version = root / NAME / "v1"
     assert catalog.latest_version(root, NAME) == "v1"
-    assert sorted(p.name for p in version.iterdir()) == ["card.json", "card.md", "data.parquet", "model", "report.html", "validation"]
+    assert sorted(p.name for p in version.iterdir()) == [
+        "card.json", "card.md", "data.parquet", "model", "report.html", "validation"]
     data = pd.read_parquet(version / "data.parquet")
     # 400 rows plus 100 conditioned on income=">50K", shuffled together
     assert data.shape == (500, 15) and list(data.columns) == ADULT_COLUMNS
     assert (data["income"] == ">50K").sum() >= 100 and (data["income"].iloc[:100] == ">50K").mean() < 1
     assert data["age"].dtype == "int64"
     card = json.loads((version / "card.json").read_text())
-    assert card["source"]["rows"] == 1500 and card["split"]["train_rows"] == 1200 and card["split"]["holdout_rows"] == 300
+    assert card["source"]["rows"] == 1500
+    assert card["split"]["train_rows"] == 1200 and card["split"]["holdout_rows"] == 300
     assert card["generator"]["kind"] == "ctgan" and card["generator"]["device"] == "cpu"
     assert card["generator"]["hyperparameters"]["epochs"] == 2
     assert len(card["source"]["sha256"]) == 64
@@ -61,7 +66,8 @@ def test_publishes_a_complete_version(published):
             "constraint:age >= 17", "constraint:hours-per-week > 0"} <= names
     assert all(c["passed"] for c in card["gate"]["checks"])
     assert "torch" in card["packages"] and "prefect" in card["packages"]
-    for suite in ("gate", "schema_suite_result", "fidelity_suite_result", "privacy_suite_result", "utility_suite_result"):
+    for suite in ("gate", "schema_suite_result", "fidelity_suite_result", "privacy_suite_result",
+                  "utility_suite_result"):
         assert (version / "validation" / f"{suite}.json").is_file()
     # the evidence a reviewer opens: the card links the self-contained report; GX's Data Docs are not published
     # (GX writes column names into them unescaped: issue 13)

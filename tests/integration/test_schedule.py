@@ -100,7 +100,8 @@ def test_an_interval_schedule_publishes(prefect_server_process, tmp_path, adult_
         args += ["--set", item]
     serve_env = {**env, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1", "SYNTH_DEVICE": "cpu"}
     log = open(tmp_path / "serve.log", "w")
-    served = subprocess.Popen(args, cwd=ROOT, env=serve_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    served = subprocess.Popen(args, cwd=ROOT, env=serve_env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     def completed_runs() -> list[dict]:
         runs = _get(f"{api}/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
         return [r for r in runs if r["deployment_id"] and r["auto_scheduled"]]
