@@ -28,7 +28,7 @@ from synth.errors import SynthError  # noqa: E402
 from synth.models import build_generator  # noqa: E402
 from synth.settings import get_settings, resolve_device  # noqa: E402
 from synth.spec import PipelineSpec, SourceSpec  # noqa: E402
-from flows.staging import evidence_folder  # noqa: E402
+from flows.staging import evidence_folder, keep_failed_run  # noqa: E402
 from validation.gate import GateReport, partitions_measurement, run_gate  # noqa: E402
 
 
@@ -121,6 +121,8 @@ def validate(
     report = run_gate(
         train, holdout, synthetic, target=spec.target, seed=spec.seed, privacy_ledger=privacy_ledger,
         extra_measurements=extra_measurements or (), constraints=list(spec.constraints),
+        target_rebalanced=any(spec.target in c.values for c in spec.conditions),
+        hyperparameters=spec.generator.hyperparameters(),
         **spec.validation.model_dump(),
     )
     write_report(
@@ -205,7 +207,10 @@ def run_pipeline(spec: PipelineSpec, resume: bool = False) -> dict[str, Any]:
             _record_run(spec, card, None)
             _gate_artifact(spec, report, None)
             spent = f"\n{_privacy_line(model)}" if getattr(model, "privacy_", None) else ""
-            return Failed(message=f"gate failed, nothing published:\n{report.summary()}{spent}")
+            kept = keep_failed_run(spec.publish.root or get_settings().catalog_root, spec.name, evidence, synthetic,
+                                   report.to_dict())
+            where = f"\nreport of this run (not published): {kept / 'report.html'}" if kept else ""
+            return Failed(message=f"gate failed, nothing published:\n{report.summary()}{spent}{where}")
         # Ctrl-C from here on lands before the publish's commit (nothing published) or after it and its log line
         with interrupts.deferred():
             folder = publish(spec, evidence / "data" if partitioned else synthetic, model, report, card, evidence)

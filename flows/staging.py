@@ -96,3 +96,40 @@ def evidence_folder(root: Path, name: str) -> Iterator[Path]:
             base.rmdir()  # only when empty: no other run is staging here
         except OSError:
             pass
+
+
+FAILED = ".failed"
+#: Failed runs kept per dataset name (the oldest go first).
+FAILED_KEPT = 5
+#: Synthetic rows kept with a failed run's report, for a look at what the model made.
+FAILED_SAMPLE_ROWS = 200
+
+
+def keep_failed_run(root: Path, name: str, evidence: Path, synthetic, gate: dict) -> Path | None:
+    """Move a failed run's evidence to `<root>/.failed/<name>/<UTC time>-<pid>/`: report.html, gate.json and a
+    small sample of the synthetic rows, so a failure can be inspected without loosening a threshold.
+
+    Inside the catalog root (it is derived from real rows, like the staging folder) and hidden: `synth list` and
+    `catalog.load` never read dot-folders, and `.failed` is not a dataset name. The last `FAILED_KEPT` runs per
+    name are kept. Returns the folder, or None when it could not be written (a failed run must still say why it
+    failed, so this never raises)."""
+    import json
+    import os
+
+    base = Path(root) / FAILED / name
+    if (Path(root) / FAILED).is_symlink() or base.is_symlink():  # never write through a link out of the root
+        return None
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        folder = base / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+        folder.mkdir()
+        if (evidence / "report.html").is_file():
+            shutil.move(str(evidence / "report.html"), folder / "report.html")
+        (folder / "gate.json").write_text(json.dumps(gate, indent=2, default=str))
+        sample = synthetic.sample(min(FAILED_SAMPLE_ROWS, len(synthetic)), random_state=0)
+        sample.to_csv(folder / "synthetic_sample.csv", index=False)
+        for old in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink())[:-FAILED_KEPT]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+    except OSError:
+        return None

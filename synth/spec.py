@@ -335,6 +335,11 @@ class ValidationSpec(_Strict):
     max_membership_auc: float = Field(default=0.6, ge=0.5, le=1)
     #: TSTR / TRTR macro-F1 ratio on the real holdout (needs `target`).
     min_utility_ratio: float = Field(default=0.8, ge=0, le=1)
+    #: For a two-class target: TSTR / TRTR F1 of the rarer class alone, which a macro average can hide.
+    min_rare_class_f1_ratio: float = Field(default=0.75, ge=0, le=1)
+    #: The target's class shares: synthetic / training share (or its inverse) at most this for every class
+    #: (a rare class doubled or halved fails). Report-only when the spec's conditions rebalance the target.
+    max_target_share_ratio: float = Field(default=1.5, ge=1)
     #: Synthetic null fraction per column may differ from the real one by this much.
     null_tolerance: float = Field(default=0.05, ge=0, le=1)
     #: Quality is scored on at most this many rows of each table (stated in the card).

@@ -31,11 +31,16 @@ class GateReport:
     def failed(self) -> list[CheckResult]:
         return failed(self.checks)
 
+    @property
+    def next_steps(self) -> list[str]:
+        """What to try after a failure (validation.diagnosis), one line each."""
+        return list(self.details.get("next_steps") or [])
+
     def summary(self) -> str:
-        """One line per failed check (or a one-line pass)."""
+        """One line per failed check, then what to try (or a one-line pass)."""
         if self.passed:
             return f"all {len(self.checks)} checks passed"
-        return "\n".join(check.one_line() for check in self.failed)
+        return "\n".join([check.one_line() for check in self.failed] + [f"try: {step}" for step in self.next_steps])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +65,10 @@ def run_gate(
     max_dcr_share: float,
     max_membership_auc: float,
     min_utility_ratio: float,
+    min_rare_class_f1_ratio: float | None = None,
+    max_target_share_ratio: float | None = None,
+    target_rebalanced: bool = False,
+    hyperparameters: Mapping[str, Any] | None = None,
     null_tolerance: float,
     max_rows_scored: int,
     constraints: Sequence[Any] = (),
@@ -95,7 +104,8 @@ def run_gate(
     """
     from validation.fidelity import detection_check, quality_checks
     from validation.privacy import distance_checks, epsilon_measurement, exact_copy_check, membership_check
-    from validation.utility import utility_check
+    from validation.diagnosis import column_detection, next_steps
+    from validation.utility import target_balance_check, utility_check
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -129,13 +139,22 @@ def run_gate(
     if target is not None and holdout is not None:
         with timed(timings, "utility"):
             utility, details["utility"] = utility_check(train, holdout, synthetic, target=target,
-                                                        min_ratio=min_utility_ratio, **scoring)
-            measured["utility"] = [utility]
+                                                        min_ratio=min_utility_ratio,
+                                                        min_positive_ratio=min_rare_class_f1_ratio, **scoring)
+            measured["utility"] = utility
+    if target is not None and max_target_share_ratio is not None:
+        measured.setdefault("utility", []).append(target_balance_check(
+            train, synthetic, target=target, max_ratio=max_target_share_ratio, rebalanced=target_rebalanced))
     for m in outside:
         measured.setdefault(_FIGURES_OF.get(m.suite, m.suite), []).append(m)
 
     # 4. every verdict through GX: the schema suite on the synthetic rows, the others on their figures
     checks, suite_results = _verdicts(train, synthetic, measured, null_tolerance, constraints, timings)
+
+    # 5. what gives the synthetic rows away, column by column, and what to try when something failed
+    with timed(timings, "diagnosis"):
+        details["column_detection"] = column_detection(train, synthetic, **scoring)
+        details["next_steps"] = next_steps(checks, details["column_detection"], dict(hyperparameters or {}))
     details["seconds_per_suite"] = timings
     details["scored"] = _what_was_scored(details, synthetic, train, holdout)
     details["scored"].update({f"{m.suite}/{m.name}": m.detail for m in outside})

@@ -46,8 +46,11 @@ def write_report(
         f"<p class=sub>{_e(subtitle)}</p>" if subtitle else "",
         f"<p class='verdict {'ok' if report.passed else 'bad'}'>Gate {verdict} &middot; {len(report.checks)} checks "
         f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        _scorecard(report),
+        _next_steps(report),
+        _column_detection(report.details.get("column_detection") or []),
         "<h2>Checks</h2>",
-        check_table(report),
+        check_table(report, collapse_passed_schema=True),
         _scored(report.details.get("scored") or {}),
         _per_column_scores(report.details.get("quality", {})),
         _pair_trend_scores(report.details.get("quality", {})),
@@ -73,22 +76,70 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def check_table(report: GateReport) -> str:
+def _scorecard(report: GateReport) -> str:
+    """The page's lead: each suite's verdict, then the headline figures beside their thresholds."""
+    suites = []
+    for suite in dict.fromkeys(c.suite for c in report.checks):
+        checks = [c for c in report.checks if c.suite == suite]
+        bad = [c for c in checks if c.required and not c.passed]
+        suites.append(f"<td class={'bad' if bad else 'ok'}><b>{_e(suite)}</b><br>"
+                      f"{'FAIL' if bad else 'pass'} &middot; {sum(c.passed for c in checks)} of {len(checks)}</td>")
+    figures = "".join(
+        f"<tr class={'ok' if c.passed else ('bad' if c.required else 'warn')}><td>{_e(c.suite)}</td>"
+        f"<td>{_e(c.name)}</td><td><b>{_e(c.value)}</b></td><td>{_e(c.requirement)}</td></tr>"
+        for c in report.checks if c.suite != "schema")
+    return (f"<h2>Scorecard</h2><table class=narrow><tr>{''.join(suites)}</tr></table>"
+            "<table class=narrow><tr><th>suite</th><th>figure</th><th>observed</th><th>required</th></tr>"
+            f"{figures}</table>")
+
+
+def _next_steps(report: GateReport) -> str:
+    if not report.next_steps:
+        return ""
+    items = "".join(f"<li>{_e(step)}</li>" for step in report.next_steps)
+    return f"<h2>What to try</h2><ul>{items}</ul>"
+
+
+_DETECTION_SHOWN = 10
+
+
+def _column_detection(columns: list) -> str:
+    """Each column's own real-vs-synthetic detector AUC (validation.diagnosis), most distinguishable first."""
+    if not columns:
+        return ""
+    cells = "".join(f"<tr><td>{_e(c)}</td><td>{auc:.3f}</td></tr>" for c, auc in columns[:_DETECTION_SHOWN])
+    more = f" ({len(columns) - _DETECTION_SHOWN} more in gate.json)" if len(columns) > _DETECTION_SHOWN else ""
+    return ("<h3>Most distinguishable columns</h3><p class=note>A detector per column, on that column alone "
+            "(0.5: it cannot tell real from synthetic rows; 1.0: it tells every row)" + _e(more) + "</p>"
+            f"<table class=narrow><tr><th>column</th><th>AUC</th></tr>{cells}</table>")
+
+
+def check_table(report: GateReport, collapse_passed_schema: bool = False) -> str:
     """Every check as a table row: suite, name, verdict, observed value, requirement ("at most 0.6"), detail.
+    With `collapse_passed_schema`, the schema checks that passed (one per column and property, often dozens)
+    fold into one line that opens to show them.
 
     Shared by the table and the image report."""
     rows = []
+    folded = [c for c in report.checks if collapse_passed_schema and c.suite == "schema" and c.passed]
     for c in report.checks:
+        if c in folded:
+            continue
         status = "pass" if c.passed else ("FAIL" if c.required else "fail (report only)")
         css = "ok" if c.passed else ("bad" if c.required else "warn")
         rows.append(
             f"<tr class={css}><td>{_e(c.suite)}</td><td>{_e(c.name)}</td><td>{status}</td>"
             f"<td>{_e(c.value)}</td><td>{_e(c.requirement)}</td><td>{_e(c.detail)}</td></tr>"
         )
-    return (
+    table = (
         "<table><tr><th>suite</th><th>check</th><th>result</th><th>observed</th><th>required</th><th>detail</th></tr>"
         + "".join(rows) + "</table>"
     )
+    if not folded:
+        return table
+    names = ", ".join(c.name for c in folded)
+    return (table + f"<details><summary>{len(folded)} schema checks passed (columns, types, ranges, categories, "
+            f"nulls, constraints)</summary><p class=note>{_e(names)}</p></details>")
 
 
 def _scored(scored: dict[str, str]) -> str:
@@ -327,7 +378,7 @@ h1{{margin-bottom:0}} .sub{{color:#555;margin-top:.2em}}
 .verdict.ok{{background:#e3f4e1}} .verdict.bad{{background:#fbe3e3}}
 table{{border-collapse:collapse;width:100%;margin:.5em 0}} table.narrow{{width:auto}}
 td,th{{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;font-size:13px}}
-tr.bad td{{background:#fbe3e3}} tr.warn td{{background:#fff6dd}}
+tr.bad td{{background:#fbe3e3}} tr.warn td{{background:#fff6dd}} td.ok{{background:#e3f4e1}} td.bad{{background:#fbe3e3}}
 .grid{{display:flex;flex-wrap:wrap;gap:12px}} figure{{margin:0}} figcaption{{font-weight:600}}
 .note{{color:#555}} .t{{font-size:10px;fill:#444}}
 </style></head><body>

@@ -86,6 +86,12 @@ def test_failing_gate_publishes_nothing(published, capsys):
     assert "[FAIL] fidelity/quality_score" in err and "nothing published" in err
     assert sorted(p.name for p in (root / NAME).iterdir()) == [".lock", "LATEST", "v1"]  # .lock: the dataset lock
     assert catalog.latest_version(root, NAME) == "v1"
+    # what to try, and the evidence kept outside the catalog's datasets
+    assert "try: " in err and "report of this run (not published):" in err
+    (kept,) = (root / ".failed" / NAME).iterdir()
+    assert sorted(p.name for p in kept.iterdir()) == ["gate.json", "report.html", "synthetic_sample.csv"]
+    assert "Scorecard" in (kept / "report.html").read_text() and "What to try" in (kept / "report.html").read_text()
+    assert catalog.datasets(root) == [NAME]  # the failed-runs area is not a dataset
 
 
 def test_generate_from_the_published_model(published, tmp_path, capsys):

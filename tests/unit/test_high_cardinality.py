@@ -142,7 +142,7 @@ def test_a_wide_target_is_predicted_as_its_most_frequent_classes():
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"x": rng.normal(size=600), "kind": [f"k{i % 60}" for i in range(600)]})
-    check, details = utility_check(table[:400], table[400:], table[400:], target="kind", min_ratio=0, max_rows=300)
+    (check,), details = utility_check(table[:400], table[400:], table[400:], target="kind", min_ratio=0, max_rows=300)
     assert f"'kind' has 60 values: the {MAX_CLASSES} most frequent are classes, the rest one class" in check.detail
     assert details["rows"] == {"synthetic": 200, "train": 300, "holdout": 200}  # max_rows bounds every table
 
