@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED = false
 export GX_ANALYTICS_ENABLED = false
 export HF_HUB_OFFLINE = 1
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ test: install
 test-fast: install
 	@$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# ruff (configured in pyproject.toml); `make test` runs it too (tests/unit/test_lint.py).
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache data/published

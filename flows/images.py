@@ -20,21 +20,21 @@ from typing import Any
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # diffusers: the UNet is built from our config, never fetched
 
-import numpy as np  # noqa: E402
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.states import Failed  # noqa: E402
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
-from flows.pipeline import _gate_artifact, _record_run, _retry_on_io_only  # noqa: E402
-from flows.staging import evidence_folder  # noqa: E402
-from synth import catalog, interrupts  # noqa: E402
-from synth.images import ImageSet  # noqa: E402
-from synth.images.layout import LABELS_NAME, NPZ_NAME, PNG_FOLDER, write_published  # noqa: E402
-from synth.images.sources import LoadedImages, check_image_spec, split_holdout  # noqa: E402
-from synth.models import build_generator  # noqa: E402
-from synth.settings import get_settings, resolve_device  # noqa: E402
-from synth.spec import PipelineSpec  # noqa: E402
-from validation.gate import GateReport  # noqa: E402
+from flows.pipeline import _gate_artifact, _record_run, _retry_on_io_only
+from flows.staging import evidence_folder
+from synth import catalog, interrupts
+from synth.images import ImageSet
+from synth.images.layout import LABELS_NAME, NPZ_NAME, PNG_FOLDER, write_published
+from synth.images.sources import LoadedImages, check_image_spec, split_holdout
+from synth.models import build_generator
+from synth.settings import get_settings, resolve_device
+from synth.spec import PipelineSpec
+from validation.gate import GateReport
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io_only, cache_policy=NO_CACHE)
@@ -42,20 +42,25 @@ def load_images(spec: PipelineSpec) -> LoadedImages:
     loaded = check_image_spec(spec)
     images = loaded.images
     skipped = loaded.info["skipped_files"]
-    get_run_logger().info("Loaded %d images of %s in %d classes from %s%s", len(images), "×".join(map(str, images.shape)),
-                          images.num_classes, loaded.info["path"], f"; skipped {len(skipped)} unreadable file(s)" if skipped else "")
+    get_run_logger().info(
+        "Loaded %d images of %s in %d classes from %s%s",
+        len(images), "×".join(map(str, images.shape)), images.num_classes, loaded.info["path"],
+        f"; skipped {len(skipped)} unreadable file(s)" if skipped else "",
+    )
     return loaded
 
 
 @task(cache_policy=NO_CACHE)
 def hold_out_images(images: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     train, holdout = split_holdout(images, fraction, seed)
-    get_run_logger().info("Split %d training and %d holdout images (stratified; never seen by the generator)", len(train), len(holdout))
+    get_run_logger().info("Split %d training and %d holdout images (stratified; never seen by the generator)",
+                          len(train), len(holdout))
     return train, holdout
 
 
 @task(cache_policy=NO_CACHE)
-def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str, resume: bool = False, data_sha256: str = ""):
+def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str, resume: bool = False,
+                          data_sha256: str = ""):
     """Train the spec's generator; it checkpoints as it goes, and with `resume` continues from the last checkpoint
     (`synth.resume`; `data_sha256` is the source's, part of what identifies the run)."""
     from flows.pipeline import _log_checkpoints
@@ -77,9 +82,11 @@ def sample_images(model, rows: int, seed: int, conditions: list | None = None) -
         parts.append(model.sample(condition.rows, conditions=condition.values, seed=seed + i))
         get_run_logger().info("Sampled %d extra images with %s", condition.rows, condition.values)
     order = np.random.default_rng(seed).permutation(sum(len(p) for p in parts))
-    synthetic = ImageSet(np.concatenate([p.images for p in parts])[order], np.concatenate([p.labels for p in parts])[order],
+    synthetic = ImageSet(np.concatenate([p.images for p in parts])[order],
+                         np.concatenate([p.labels for p in parts])[order],
                          parts[0].class_names)
-    get_run_logger().info("Sampled %d synthetic images; per class %s", len(synthetic), synthetic.class_counts().tolist())
+    get_run_logger().info("Sampled %d synthetic images; per class %s",
+                          len(synthetic), synthetic.class_counts().tolist())
     return synthetic
 
 
@@ -95,15 +102,18 @@ def validate_images(train: ImageSet, holdout: ImageSet, test: ImageSet | None, s
     interpolation = None
     if hasattr(model, "interpolate"):  # the VAE: a row per class between two samples, and a few class morphs
         k = train.num_classes
-        interpolation = [(name, model.interpolate(c, steps=10, seed=spec.seed + c)) for c, name in enumerate(train.class_names)]
+        interpolation = [(name, model.interpolate(c, steps=10, seed=spec.seed + c))
+                         for c, name in enumerate(train.class_names)]
         interpolation += [(f"{train.class_names[c]} → {train.class_names[(c + 1) % k]}",
-                           model.interpolate(c, (c + 1) % k, steps=10, seed=spec.seed + k + c)) for c in range(min(k, 3))]
+                           model.interpolate(c, (c + 1) % k, steps=10, seed=spec.seed + k + c))
+                          for c in range(min(k, 3))]
     write_image_report(
         evidence / "report.html", report, synthetic.images, synthetic.labels, train.class_names,
         title=f"{spec.name}: synthetic image gate report", interpolation=interpolation, seed=spec.seed,
         subtitle=f"{spec.generator.kind} trained on {len(train):,} images ({'×'.join(map(str, train.shape))}) from "
-        f"{spec.source.path or spec.source.format}; {len(synthetic):,} synthetic images; {len(holdout):,} holdout images "
-        f"never seen by the generator" + (f"; {len(test):,} real test images" if test is not None else ""),
+        f"{spec.source.path or spec.source.format}; {len(synthetic):,} synthetic images; "
+        f"{len(holdout):,} holdout images never seen by the generator"
+        + (f"; {len(test):,} real test images" if test is not None else ""),
     )
     logger = get_run_logger()
     for check in report.checks:
@@ -151,7 +161,8 @@ def run_image_pipeline(spec: PipelineSpec, resume: bool = False) -> dict[str, An
     lap("train")
     synthetic = sample_images(model, spec.rows or len(train), spec.seed + 1, spec.conditions)
     lap("sample")
-    with evidence_folder(spec.publish.root or get_settings().catalog_root, spec.name) as evidence:  # not /tmp: real-data evidence
+    # not /tmp: real-data evidence
+    with evidence_folder(spec.publish.root or get_settings().catalog_root, spec.name) as evidence:
         report = validate_images(train, holdout, loaded.test, synthetic, model, spec, evidence)
         lap("validate")
         card = _card(spec, model, train, holdout, synthetic, loaded.info, device, timings, report)

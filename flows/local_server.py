@@ -46,9 +46,9 @@ import threading
 import time
 import traceback
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 STATE = "server.json"
 LEASES = "leases"

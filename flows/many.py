@@ -16,10 +16,10 @@ from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from synth.spec import PipelineSpec  # noqa: E402
+from synth.spec import PipelineSpec
 
 
 def pipeline_flow(spec: PipelineSpec):

@@ -50,7 +50,8 @@ def sample_partition(
     model = load_generator(model_dir)
     # identifiers get fresh keys, never real ones: the gate leaves them out (synth.column_plan)
     identifiers = model.plan_.identifiers if getattr(model, "plan_", None) is not None else []
-    suite = build_schema_suite(reference.drop(columns=identifiers), null_tolerance=null_tolerance, constraints=constraints)
+    suite = build_schema_suite(reference.drop(columns=identifiers), null_tolerance=null_tolerance,
+                               constraints=constraints)
     failed: dict[str, str] = {}  # check name -> first failure line
 
     def check(chunk: pd.DataFrame) -> None:
@@ -72,8 +73,8 @@ def task_runner():
     settings = get_settings()
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": False,
-                                          "dashboard_address": None})
+    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
+                                          "processes": False, "dashboard_address": None})
 
 
 @flow(name="synth-partitions", log_prints=True)
@@ -89,17 +90,20 @@ def generate_partitions(
     sizes = [min(partition_rows, rows - start) for start in range(0, rows, partition_rows)]
     # one seeded stream for the whole dataset: partition k holds its rows k * partition_rows onwards
     futures = [
-        sample_partition.submit(model_dir, k, size, seed, k * partition_rows, folder, reference, null_tolerance, constraints)
+        sample_partition.submit(model_dir, k, size, seed, k * partition_rows, folder, reference, null_tolerance,
+                                constraints)
         for k, size in enumerate(sizes)
     ]
     results = [f.result() for f in futures]
     failed = [line for r in results for line in r["failed"]]
-    get_run_logger().info("Wrote %d partitions, %d rows; %d failed schema checks", len(results), sum(sizes), len(failed))
+    get_run_logger().info("Wrote %d partitions, %d rows; %d failed schema checks",
+                          len(results), sum(sizes), len(failed))
     return {"partitions": len(results), "rows": sum(r["rows"] for r in results), "failed": failed}
 
 
 def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:
-    """A random sample of exactly `rows` rows (all, if fewer) spread evenly over the parts, read one row group at a time."""
+    """A random sample of exactly `rows` rows (all, if fewer) spread evenly over the parts, read one row group
+    at a time."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -113,7 +117,7 @@ def read_sample(folder: str | Path, rows: int, seed: int) -> pd.DataFrame:
     takes[np.argsort(-(share - takes), kind="stable")[: rows - takes.sum()]] += 1
     rng = np.random.default_rng(seed)
     pieces = []
-    for (file, group), count, take in zip(groups, counts, takes):
+    for (file, group), count, take in zip(groups, counts, takes, strict=True):
         if take:
             table = file.read_row_group(group).to_pandas()
             pieces.append(table.iloc[np.sort(rng.choice(count, take, replace=False))])

@@ -17,19 +17,19 @@ from typing import Any
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pandas as pd  # noqa: E402
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.states import Failed  # noqa: E402
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
-from synth import catalog, interrupts  # noqa: E402
-from synth.data import fingerprint, load_table, split_holdout  # noqa: E402
-from synth.errors import SynthError  # noqa: E402
-from synth.models import build_generator  # noqa: E402
-from synth.settings import get_settings, resolve_device  # noqa: E402
-from synth.spec import PipelineSpec, SourceSpec  # noqa: E402
-from flows.staging import evidence_folder, keep_failed_run  # noqa: E402
-from validation.gate import GateReport, partitions_measurement, run_gate  # noqa: E402
+from flows.staging import evidence_folder, keep_failed_run
+from synth import catalog, interrupts
+from synth.data import fingerprint, load_table, split_holdout
+from synth.errors import SynthError
+from synth.models import build_generator
+from synth.settings import get_settings, resolve_device
+from synth.spec import PipelineSpec, SourceSpec
+from validation.gate import GateReport, partitions_measurement, run_gate
 
 
 def _retry_on_io_only(task, task_run, state) -> bool:
@@ -53,7 +53,8 @@ def load_source(source: SourceSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
 @task(cache_policy=NO_CACHE)
 def hold_out(table: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     train, holdout = split_holdout(table, fraction, seed)
-    get_run_logger().info("Split %d training rows and %d holdout rows (never seen by the generator)", len(train), len(holdout))
+    get_run_logger().info("Split %d training rows and %d holdout rows (never seen by the generator)",
+                          len(train), len(holdout))
     return train, holdout
 
 
@@ -88,10 +89,12 @@ def _log_checkpoints(checkpoint) -> None:
         return
     logger = get_run_logger()
     if checkpoint.resumed_from is not None:
-        logger.info("Resumed training after epoch %d from the checkpoint in %s", checkpoint.resumed_from, checkpoint.folder)
+        logger.info("Resumed training after epoch %d from the checkpoint in %s",
+                    checkpoint.resumed_from, checkpoint.folder)
     if checkpoint.write_seconds:
-        logger.info("Wrote %d training checkpoint(s) to %s (%.2f s the slowest; `synth run --resume` continues from the "
-                    "last until this run ends)", len(checkpoint.write_seconds), checkpoint.folder, max(checkpoint.write_seconds))
+        logger.info("Wrote %d training checkpoint(s) to %s (%.2f s the slowest; "
+                    "`synth run --resume` continues from the last until this run ends)",
+                    len(checkpoint.write_seconds), checkpoint.folder, max(checkpoint.write_seconds))
 
 
 @task(cache_policy=NO_CACHE)
@@ -101,7 +104,10 @@ def sample_rows(model, rows: int, seed: int, conditions: list | None = None) -> 
     for i, condition in enumerate(conditions or [], start=1):
         parts.append(model.sample(condition.rows, conditions=condition.values, seed=seed + i))
         get_run_logger().info("Sampled %d extra rows with %s", condition.rows, condition.values)
-    synthetic = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
+    if len(parts) == 1:
+        synthetic = parts[0]
+    else:
+        synthetic = pd.concat(parts, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
     get_run_logger().info("Sampled %d synthetic rows", len(synthetic))
     return synthetic
 
@@ -250,9 +256,11 @@ def _gate_artifact(spec: PipelineSpec, report: GateReport, folder: Path | None) 
     """A markdown artifact on the flow run (shown in the Prefect UI): the checks and where the report is."""
     from prefect.artifacts import create_markdown_artifact
 
-    where = f"Published to `{folder}`; report: `{folder / 'report.html'}`" if folder else "**Gate failed: nothing published.**"
+    where = (f"Published to `{folder}`; report: `{folder / 'report.html'}`" if folder
+             else "**Gate failed: nothing published.**")
     rows = [
-        f"| {c.suite} | {c.name} | {'pass' if c.passed else ('**FAIL**' if c.required else 'fail (report only)')} | {c.value} | {c.threshold} |"
+        f"| {c.suite} | {c.name} | {'pass' if c.passed else ('**FAIL**' if c.required else 'fail (report only)')} "
+        f"| {c.value} | {c.threshold} |"
         for c in report.checks if c.suite != "schema" or not c.passed
     ]
     schema = [c for c in report.checks if c.suite == "schema"]
@@ -276,7 +284,8 @@ def _sample_partitions(model, train: pd.DataFrame, rows: int, spec: PipelineSpec
         spec.validation.null_tolerance, list(spec.constraints),
     )
     sample = read_sample(evidence / "data", spec.validation.max_rows_scored, spec.seed)
-    get_run_logger().info("The gate scores a random sample of %d of the %d rows; the schema suite checked them all", len(sample), outcome["rows"])
+    get_run_logger().info("The gate scores a random sample of %d of the %d rows; the schema suite checked them all",
+                          len(sample), outcome["rows"])
     return sample, outcome
 
 
@@ -286,7 +295,8 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
         "description": spec.description,
         "target": spec.target,
         "source": source_info,
-        "split": {"train_rows": len(train), "holdout_rows": len(holdout), "holdout_fraction": spec.holdout_fraction, "seed": spec.seed},
+        "split": {"train_rows": len(train), "holdout_rows": len(holdout), "holdout_fraction": spec.holdout_fraction,
+                  "seed": spec.seed},
         "generator": {
             "kind": getattr(model, "kind", spec.generator.kind),  # dp_ctgan / dp_tvae under `privacy:`
             "hyperparameters": model.hyperparameters(),
@@ -295,7 +305,8 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
             "transform_seconds": round(model.transform_seconds_, 2),
             "final_losses": model.loss_history_[-1] if model.loss_history_ else {},  # a copula has none
         },
-        "output": {**output, "sampling_seed": spec.seed + 1, "conditions": [c.model_dump(mode="json") for c in spec.conditions]},
+        "output": {**output, "sampling_seed": spec.seed + 1,
+                   "conditions": [c.model_dump(mode="json") for c in spec.conditions]},
         # per column: what profiling detected and what the generator did (identifiers, codes, tails, grids)
         "columns": model.plan_.describe() if getattr(model, "plan_", None) is not None else [],
         # each declared rule, how it was kept while sampling, and the share of candidate rows it rejected

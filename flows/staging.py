@@ -19,9 +19,9 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from flows.local_server import process_token, token_alive
 from synth.errors import CatalogError

@@ -40,7 +40,8 @@ def is_categorical(series: pd.Series) -> bool:
 
 
 def frequent_values(series: pd.Series, limit: int) -> tuple[list, int]:
-    """The `limit` most frequent non-missing values (ties in order of first appearance) and how many distinct there are."""
+    """The `limit` most frequent non-missing values (ties in order of first appearance) and how many distinct
+    there are."""
     counts = series.dropna().astype("object").value_counts(sort=False)
     order = counts.sort_values(ascending=False, kind="stable")
     return order.index[:limit].tolist(), len(order)
@@ -62,7 +63,7 @@ class RowEncoder:
         self.exclude = exclude
         self.max_categories = max_categories
 
-    def fit(self, real: pd.DataFrame) -> "RowEncoder":
+    def fit(self, real: pd.DataFrame) -> RowEncoder:
         self.numeric_: dict[str, tuple[float, float, bool]] = {}
         self.categories_: dict[str, _Categories] = {}
         for column in real.columns:

@@ -307,7 +307,8 @@ class GXSession:
         self.context.variables.progress_bars = lib.ProgressBarsConfig(globally=False)
         self._source = self.context.data_sources.add_pandas(f"gate-{uuid.uuid4().hex[:8]}")
 
-    def validate(self, suite: ExpectationSuite, data: pd.DataFrame, *, suite_label: str) -> tuple[list[CheckResult], dict]:
+    def validate(self, suite: ExpectationSuite, data: pd.DataFrame, *,
+                 suite_label: str) -> tuple[list[CheckResult], dict]:
         """Run `suite` on `data`; one CheckResult per expectation, plus GX's raw result as a dict."""
         result = self._run(suite, data, suite_label)
         checks = [_to_check(r, data, suite_label) for r in result.results]

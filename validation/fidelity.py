@@ -107,12 +107,13 @@ def quality_checks(
         quality_detail = f"column shapes {_fmt(shapes)} alone (no pair scored); {scored}"
     elif pairs is None:
         pairs_detail = (f"none of the {len(pair_rows)} column pairs has a real relationship strong enough to score "
-                        f"(|r| > {report.real_correlation_threshold} or association > {report.real_association_threshold}), "
+                        f"(|r| > {report.real_correlation_threshold} "
+                        f"or association > {report.real_association_threshold}), "
                         "so there is no trend to keep; report only")
         quality_detail = f"column shapes {_fmt(shapes)} alone (no pair scored); {scored}"
     else:
-        pairs_detail = (f"correlation / contingency similarity averaged over the {counted} of {len(pair_rows)} pairs with "
-                        f"a real relationship (|r| > {report.real_correlation_threshold}, association > "
+        pairs_detail = (f"correlation / contingency similarity averaged over the {counted} of {len(pair_rows)} "
+                        f"pairs with a real relationship (|r| > {report.real_correlation_threshold}, association > "
                         f"{report.real_association_threshold}); {scored}")
         quality_detail = f"mean of column shapes {_fmt(shapes)} and pair trends {_fmt(pairs)}; {scored}"
     checks = [
@@ -126,7 +127,8 @@ def quality_checks(
     per_column = {str(r["Column"]): _rounded(r["Score"]) for _, r in shape_rows.iterrows()}
     return checks, {
         "score": score, "properties": properties, "column_shapes": per_column, "pair_trends": pair_rows,
-        "pair_thresholds": {"correlation": report.real_correlation_threshold, "association": report.real_association_threshold},
+        "pair_thresholds": {"correlation": report.real_correlation_threshold,
+                            "association": report.real_association_threshold},
         "rows_scored": [len(real_s), len(synth_s)],
         "pooled_columns": pooled,
     }

@@ -102,9 +102,9 @@ def run_gate(
     person reads is `validation.report.write_report` (self-contained, every
     user string escaped); GX's own results are kept as JSON in `suite_results`.
     """
+    from validation.diagnosis import column_detection, next_steps
     from validation.fidelity import detection_check, quality_checks
     from validation.privacy import distance_checks, epsilon_measurement, exact_copy_check, membership_check
-    from validation.diagnosis import column_detection, next_steps
     from validation.utility import target_balance_check, utility_check
 
     started = time.perf_counter()
@@ -208,7 +208,8 @@ def partitions_measurement(partitions: int, rows: int, failures: Sequence[str]) 
     return Measurement("schema", "all_partitions", len(failures), 0, "max", detail)
 
 
-def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame | None) -> dict[str, str]:
+def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd.DataFrame,
+                     holdout: pd.DataFrame | None) -> dict[str, str]:
     """One sentence per group of checks saying which rows it judged: all of them, or a stated random sample.
 
     Large outputs stay fast because the pairwise and model-based figures use
@@ -221,8 +222,10 @@ def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd
         return f"all {total:,}" if k >= total else f"a random {k:,} of {total:,}"
 
     scored = {
-        "schema (columns, types, ranges, categories, nulls, constraints)": f"every one of the {n:,} synthetic rows judged",
-        "exact_copy_rate": f"every one of the {n:,} synthetic rows against all {len(train):,} training rows (row hashes)",
+        "schema (columns, types, ranges, categories, nulls, constraints)":
+            f"every one of the {n:,} synthetic rows judged",
+        "exact_copy_rate":
+            f"every one of the {n:,} synthetic rows against all {len(train):,} training rows (row hashes)",
     }
     if (quality := details.get("quality")) is not None:
         real_k, synth_k = quality["rows_scored"]
@@ -234,7 +237,8 @@ def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd
     if (distances := details.get("distances")) is not None:
         k = distances["rows"]["synthetic"]
         scored["dcr_closer_to_training, nndr_p5"] = (
-            f"{rows(k, n)} synthetic rows against all {len(train):,} training and all {len(holdout):,} holdout rows (exact)")
+            f"{rows(k, n)} synthetic rows against all {len(train):,} training "
+            f"and all {len(holdout):,} holdout rows (exact)")
     if (membership := details.get("membership")) is not None:
         m, k = membership["members"], membership["synthetic_rows"]
         scored["membership_auc"] = (

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ def _captioned_rows(rows: list[tuple[str, np.ndarray]]) -> str:
     """A table with one (caption, image strip) row per entry, all strips at the same scale."""
     height, width = next(images for _, images in rows if len(images)).shape[1:3]
     scale = max(1, _TARGET_PX // max(height, width))
-    cells = "".join(f"<tr><td class=lab>{_e(caption)}</td><td>{_img(image_grid_png([images], scale=scale), caption)}</td></tr>"
+    cells = "".join(f"<tr><td class=lab>{_e(caption)}</td>"
+                    f"<td>{_img(image_grid_png([images], scale=scale), caption)}</td></tr>"
                     for caption, images in rows if len(images))
     return f"<table class=strips>{cells}</table>"
 
@@ -94,7 +95,7 @@ def write_image_report(
         f"<h1>{_e(title)}</h1>",
         f"<p class=sub>{_e(subtitle)}</p>" if subtitle else "",
         f"<p class='verdict {'ok' if report.passed else 'bad'}'>Gate {verdict} &middot; {len(report.checks)} checks "
-        f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        f"in {report.seconds:.1f} s &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
         "<h2>Checks</h2>",
         check_table(report),
         "<p class=note>The judge is a small CNN trained on the real training images. Its Fréchet distance uses its own "
@@ -124,7 +125,8 @@ def _faithfulness_section(faithfulness: dict | None) -> str:
                      f"<rect x=120 y={y} width={share * width:.1f} height={bar_h - 3} fill='{SYNTH}'/>"
                      f"<text class=t x={124 + share * width:.1f} y={y + 11}>{share:.0%}</text>")
     line = 120 + faithfulness["judge_accuracy"] * width
-    parts.append(f"<line x1={line:.1f} x2={line:.1f} y1=0 y2={bar_h * len(per_class) + 4} stroke='{HOLDOUT}' stroke-dasharray='4 3'/>")
+    parts.append(f"<line x1={line:.1f} x2={line:.1f} y1=0 y2={bar_h * len(per_class) + 4} "
+                 f"stroke='{HOLDOUT}' stroke-dasharray='4 3'/>")
     parts.append("</svg>")
     return ("<h2>Label faithfulness per class</h2><p class=note>Share of each class's synthetic images the judge "
             f"classifies as that class. Dashed line: the judge's accuracy on real test images "
@@ -152,14 +154,17 @@ def _memorisation_section(memorisation: dict | None, synthetic_images: np.ndarra
     parts.append(f"<line x1={x:.1f} x2={x:.1f} y1=0 y2={height} stroke='#c00' stroke-dasharray='4 3'/>")
     parts.append(f"<text class=t x=0 y={height + 14}>{edges[0]:.3f}</text>"
                  f"<text class=t x={width - 40} y={height + 14}>{edges[-1]:.3f}</text>"
-                 f"<text class=t x={max(x - 30, 0):.1f} y={height + 26}>near-copy threshold {memorisation['threshold']:.4f}</text>")
+                 f"<text class=t x={max(x - 30, 0):.1f} y={height + 26}>"
+                 f"near-copy threshold {memorisation['threshold']:.4f}</text>")
     parts.append("</svg>")
     flagged = memorisation.get("flagged") or []
     gallery = (f"<p>{len(flagged)} flagged synthetic image(s), closest first (the training images they are near are "
-               "not shown: this page is published):</p>" + _img(image_grid_png([synthetic_images[flagged[i : i + 16]] for i in range(0, len(flagged), 16)]), "flagged near-copies")
+               "not shown: this page is published):</p>"
+               + _img(image_grid_png([synthetic_images[flagged[i : i + 16]] for i in range(0, len(flagged), 16)]),
+                      "flagged near-copies")
                if flagged else "<p>No synthetic image is a near-copy.</p>")
-    return ("<h2>Memorisation</h2><p class=note>Root-mean-square pixel distance (0 to 1) from each image to its nearest "
-            f"real training image: <span style='color:{SYNTH}'>&#9632; synthetic images</span> and "
+    return ("<h2>Memorisation</h2><p class=note>Root-mean-square pixel distance (0 to 1) from each image to its "
+            f"nearest real training image: <span style='color:{SYNTH}'>&#9632; synthetic images</span> and "
             f"<span style='color:{HOLDOUT}'>&#9632; real holdout images</span> the generator never saw. Synthetic "
             "images left of the red line are flagged as near-copies. A generator that memorised its training images "
             "piles its bars up at 0.</p>" + "".join(parts) + gallery)
@@ -185,7 +190,8 @@ table{{border-collapse:collapse;width:100%;margin:.5em 0}}
 td,th{{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;font-size:13px}}
 tr.bad td{{background:#fbe3e3}} tr.warn td{{background:#fff6dd}}
 .note{{color:#555}} .t{{font-size:10px;fill:#444}}
-table.strips{{width:auto}} table.strips td{{border:0;padding:1px 6px;vertical-align:middle}} .lab{{font-size:12px;color:#444}}
+table.strips{{width:auto}} table.strips td{{border:0;padding:1px 6px;vertical-align:middle}} \
+.lab{{font-size:12px;color:#444}}
 img{{image-rendering:pixelated}}
 </style></head><body>
 {body}

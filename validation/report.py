@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def write_report(
         f"<h1>{_e(title)}</h1>",
         f"<p class=sub>{_e(subtitle)}</p>" if subtitle else "",
         f"<p class='verdict {'ok' if report.passed else 'bad'}'>Gate {verdict} &middot; {len(report.checks)} checks "
-        f"in {report.seconds:.1f} s &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        f"in {report.seconds:.1f} s &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
         _scorecard(report),
         _next_steps(report),
         _column_detection(report.details.get("column_detection") or []),
@@ -58,7 +58,9 @@ def write_report(
         f"<p class=note>Histograms (numbers, dates) and category shares (others), on up to {_PLOT_ROWS:,} rows of each "
         f"table (here {len(real_s):,} real, {len(synth_s):,} synthetic). "
         f"<span style='color:{REAL}'>&#9632; real</span> <span style='color:{SYNTH}'>&#9632; synthetic</span></p>",
-        "<div class=grid>" + "".join(_marginal(c, real_s[c], synth_s[c]) for c in real.columns if c in synth_s) + "</div>",
+        "<div class=grid>"
+        + "".join(_marginal(c, real_s[c], synth_s[c]) for c in real.columns if c in synth_s)
+        + "</div>",
         "<h2>Association difference</h2>",
         "<p class=note>|real &minus; synthetic| association for every pair of columns: Pearson correlation between "
         "two numeric columns, Cramér's V otherwise (numbers cut into 10 quantile bins). White: the synthetic table "
@@ -163,7 +165,8 @@ def _per_column_scores(quality: dict) -> str:
     if not scores:
         return ""
     cells = "".join(
-        f"<tr><td>{_e(k)}</td><td>{_score(v)}</td></tr>" for k, v in sorted(scores.items(), key=lambda kv: _worst_first(kv[1]))
+        f"<tr><td>{_e(k)}</td><td>{_score(v)}</td></tr>"
+        for k, v in sorted(scores.items(), key=lambda kv: _worst_first(kv[1]))
     )
     return (
         "<h3>Column shape similarity (sdmetrics; 1 = identical distribution), worst first</h3>"
@@ -250,13 +253,14 @@ def _fmt(value: float, series: pd.Series) -> str:
     return f"{value:,.4g}"
 
 
-def _bars(real: np.ndarray, synth: np.ndarray, *, labels: tuple[str, str] | None = None, names: list[str] | None = None) -> str:
+def _bars(real: np.ndarray, synth: np.ndarray, *, labels: tuple[str, str] | None = None,
+          names: list[str] | None = None) -> str:
     """Side-by-side bars (real, synthetic) per bin or category, scaled to the tallest."""
     n = len(real)
     top = max(real.max(initial=0), synth.max(initial=0)) or 1.0
     base, width = _H - 18, (_W - 10) / n
     parts = [f"<svg width={_W} height={_H} viewBox='0 0 {_W} {_H}' role=img>"]
-    for i, (a, b) in enumerate(zip(real, synth)):
+    for i, (a, b) in enumerate(zip(real, synth, strict=True)):
         x = 5 + i * width
         for j, (v, colour) in enumerate(((a, REAL), (b, SYNTH))):
             h = (base - 4) * v / top
@@ -277,7 +281,8 @@ def _bars(real: np.ndarray, synth: np.ndarray, *, labels: tuple[str, str] | None
 
 
 def _codes(series: pd.Series) -> np.ndarray:
-    """Integer codes for Cramér's V: quantile bins for numbers, categories otherwise (the rarest pooled); missing is a code."""
+    """Integer codes for Cramér's V: quantile bins for numbers, categories otherwise (the rarest pooled); missing
+    is a code."""
     if _is_numeric(series):
         values = _as_float(series)
         ok = ~np.isnan(values)
@@ -333,7 +338,8 @@ def _association_heatmap(real: pd.DataFrame, synth: pd.DataFrame) -> str:
         y = label + i * cell
         parts.append(f"<text x={label - 4} y={y + cell * 0.7:.1f} class=t text-anchor=end>{_e(str(name)[:18])}</text>")
         parts.append(
-            f"<text transform='translate({label + i * cell + cell * 0.7:.1f},{label - 4}) rotate(-60)' class=t>{_e(str(name)[:18])}</text>"
+            f"<text transform='translate({label + i * cell + cell * 0.7:.1f},{label - 4}) rotate(-60)' class=t>"
+            f"{_e(str(name)[:18])}</text>"
         )
         for j in range(len(columns)):
             v = float(diff[i, j])
@@ -378,7 +384,8 @@ h1{{margin-bottom:0}} .sub{{color:#555;margin-top:.2em}}
 .verdict.ok{{background:#e3f4e1}} .verdict.bad{{background:#fbe3e3}}
 table{{border-collapse:collapse;width:100%;margin:.5em 0}} table.narrow{{width:auto}}
 td,th{{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;font-size:13px}}
-tr.bad td{{background:#fbe3e3}} tr.warn td{{background:#fff6dd}} td.ok{{background:#e3f4e1}} td.bad{{background:#fbe3e3}}
+tr.bad td{{background:#fbe3e3}} tr.warn td{{background:#fff6dd}} \
+td.ok{{background:#e3f4e1}} td.bad{{background:#fbe3e3}}
 .grid{{display:flex;flex-wrap:wrap;gap:12px}} figure{{margin:0}} figcaption{{font-weight:600}}
 .note{{color:#555}} .t{{font-size:10px;fill:#444}}
 </style></head><body>

@@ -96,7 +96,7 @@ def test_training_by_sampling_draws_real_rows_of_the_asked_category(fitted):
     offsets = torch.tensor([o for _, o, _ in blocks])
     assert (data[rows, offsets[column] + category] == 1).all()  # every real row holds the condition it is paired with
     assert torch.bincount(column, minlength=len(blocks)).min() > 60_000 / len(blocks) * 0.9  # columns uniformly
-    for b, (name, o, w) in enumerate(blocks):
+    for b, (_, o, w) in enumerate(blocks):
         counts = data[:, o : o + w].sum(dim=0)
         expected = torch.log1p(counts) / torch.log1p(counts).sum()  # categories by log-frequency (CTGAN paper)
         chosen = category[column == b]
@@ -131,7 +131,8 @@ def test_conditional_loss_is_the_cross_entropy_of_each_rows_chosen_column(fitted
 
 @pytest.mark.parametrize("kind", ["ctgan", "tvae"])
 def test_rows_of_a_capped_column_do_not_depend_on_chunking(kind):
-    """The rare bucket's values are drawn per seeded block, over the whole block, so a chunk boundary changes nothing."""
+    """The rare bucket's values are drawn per seeded block, over the whole block, so a chunk boundary changes
+    nothing."""
     import warnings
 
     import numpy as np
@@ -141,7 +142,8 @@ def test_rows_of_a_capped_column_do_not_depend_on_chunking(kind):
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"code": [f"c{v}" for v in rng.integers(0, 60, 400)], "x": rng.normal(size=400)})
     tiny = {"epochs": 1, "batch_size": 100, "embedding_dim": 8, "max_categories": 5}
-    tiny.update({"generator_dim": (16,), "discriminator_dim": (16,)} if kind == "ctgan" else {"compress_dims": (16,), "decompress_dims": (16,)})
+    tiny.update({"generator_dim": (16,), "discriminator_dim": (16,)} if kind == "ctgan"
+                else {"compress_dims": (16,), "decompress_dims": (16,)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_generator(kind, tiny, device="cpu", seed=0, verbose=False).fit(table)

@@ -26,10 +26,13 @@ CARD = {
     "description": "d", "target": None,
     "source": {"path": "x.csv", "format": "csv", "sha256": "0" * 64, "rows": 3, "columns": ["a"]},
     "split": {"train_rows": 2, "holdout_rows": 1, "holdout_fraction": 0.3, "seed": 0},
-    "generator": {"kind": "ctgan", "hyperparameters": {"epochs": 1}, "seed": 0, "device": "cpu", "final_losses": {"g": 1.0}},
+    "generator": {"kind": "ctgan", "hyperparameters": {"epochs": 1}, "seed": 0, "device": "cpu",
+                  "final_losses": {"g": 1.0}},
     "output": {"rows": 3, "file": "data.parquet"},
     "timings": {"load": 0.1, "total": 0.1},
-    "gate": {"passed": True, "checks": [{"suite": "privacy", "name": "exact_copy_rate", "passed": True, "value": 0.0, "threshold": 0.01, "detail": ""}]},
+    "gate": {"passed": True, "checks": [
+        {"suite": "privacy", "name": "exact_copy_rate", "passed": True, "value": 0.0, "threshold": 0.01, "detail": ""},
+    ]},
     "packages": {"torch": "x"},
 }
 
@@ -119,7 +122,8 @@ def test_list_show_prune_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SYNTH_CATALOG_ROOT", str(root))  # the setting, not a flag
     assert main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["dataset", "version", "when", "generator", "rows", "quality", "detection", "dcr", "epsilon", "gate"]
+    assert out[0].split() == ["dataset", "version", "when", "generator", "rows", "quality", "detection", "dcr",
+                              "epsilon", "gate"]
     assert out[1].split()[:2] == ["demo", "v3*"] and out[1].split()[-1] == "passed" and len(out) == 4
     assert main(["show", "demo@v2"]) == 0
     assert "# demo v2" in capsys.readouterr().out
@@ -152,14 +156,17 @@ def test_failed_runs_are_logged_outside_the_versions_and_listed(tmp_path, capsys
     lines = capsys.readouterr().out.splitlines()[1:]
     cells = [line.split() for line in lines]
     # newest first: the failed run (no version, its quality and ε shown), then v1; a never-published dataset too
-    assert [(c[0], c[1], c[-1]) for c in cells] == [("demo", "-", "FAILED"), ("demo", "v1*", "passed"), ("never_passed", "-", "FAILED")]
+    assert [(c[0], c[1], c[-1]) for c in cells] == [
+        ("demo", "-", "FAILED"), ("demo", "v1*", "passed"), ("never_passed", "-", "FAILED"),
+    ]
     assert "0.410" in lines[0] and "3.000" in lines[0]
     # once a newer version is published, the old failure drops out of the default listing (but not --all-failed)
     _publish(root)
     catalog.record_run(root, "demo", {**CARD}, "v2")  # a passed run is logged too, and never listed as a run
     assert [r["version"] for r in catalog.summary(root) if r["dataset"] == "demo"] == ["v2*", "v1"]
     # (all within one second here, so the order among them is not asserted)
-    assert sorted(r["version"] for r in catalog.summary(root, all_failed=True) if r["dataset"] == "demo") == ["-", "v1", "v2*"]
+    every_run = catalog.summary(root, all_failed=True)
+    assert sorted(r["version"] for r in every_run if r["dataset"] == "demo") == ["-", "v1", "v2*"]
 
 
 def _image_version(root, name, version, passed=True):
@@ -170,9 +177,11 @@ def _image_version(root, name, version, passed=True):
 
     folder = root / name / version
     rng = np.random.default_rng(0)
-    images = ImageSet(rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]), ["zero", "one", "two"])
+    images = ImageSet(rng.integers(0, 256, (6, 8, 8), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]),
+                      ["zero", "one", "two"])
     write_published(images, folder)  # images.npz + a PNG folder per class + labels.csv
-    (folder / "card.json").write_text(json.dumps({"name": name, "version": version, "gate": {"passed": passed, "checks": []}}))
+    card = {"name": name, "version": version, "gate": {"passed": passed, "checks": []}}
+    (folder / "card.json").write_text(json.dumps(card))
     (root / name / "LATEST").write_text(version + "\n")
     return images
 
@@ -217,7 +226,8 @@ def test_card_of_a_partitioned_version_says_what_was_sampled():
 
 # --- issue 13: permissions, card.md escaping, the runs log after a crash --------------------------------
 
-@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)])
+@pytest.mark.parametrize("umask, folder_mode, file_mode",
+                         [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)])
 def test_published_versions_and_latest_respect_the_umask(tmp_path, umask, folder_mode, file_mode):
     import os
     import stat
@@ -245,8 +255,8 @@ def test_card_md_escapes_everything_user_controlled():
         "source": {**CARD["source"], "path": "`x`<i>.csv", "columns": [HOSTILE, "b"]},
         "generator": {**CARD["generator"], "hyperparameters": {"epochs": 1, "columns": [HOSTILE, "a|b"]}},
         "gate": {"passed": True, "checks": [
-            {"suite": "schema", "name": f"categories:{HOSTILE}", "passed": True, "value": [HOSTILE], "threshold": "|r| < 1",
-             "detail": "max |r| over pairs\nsecond line"},
+            {"suite": "schema", "name": f"categories:{HOSTILE}", "passed": True, "value": [HOSTILE],
+             "threshold": "|r| < 1", "detail": "max |r| over pairs\nsecond line"},
         ]},
     }
     text = catalog.render_card(card)

@@ -23,7 +23,8 @@ def test_help_imports_nothing_heavy():
         "import sys, contextlib, io\n"
         "from synth.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
-        "print(sorted(m for m in ('torch', 'pandas', 'prefect', 'great_expectations', 'sdmetrics', 'sklearn') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'pandas', 'prefect', 'great_expectations', 'sdmetrics', 'sklearn') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"

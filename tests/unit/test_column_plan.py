@@ -123,7 +123,8 @@ def test_full_precision_decimals_are_untouched():
 
 def test_heavy_tails_are_transformed_and_undone():
     rng = np.random.default_rng(7)
-    table = pd.DataFrame({"amount": rng.lognormal(3, 1.5, N), "spread": rng.standard_t(1.2, N), "n": rng.normal(size=N)})
+    table = pd.DataFrame({"amount": rng.lognormal(3, 1.5, N), "spread": rng.standard_t(1.2, N),
+                          "n": rng.normal(size=N)})
     plan = ColumnPlan.fit(table)
     assert plan.by_name["amount"].transform == "log"
     assert plan.by_name["spread"].transform == "quantile"
@@ -159,7 +160,8 @@ def test_the_plan_is_plain_json_and_a_damaged_one_is_refused():
     plan = ColumnPlan.fit(table)
     config = json.loads(json.dumps(plan.to_config()))
     again = ColumnPlan.from_config(config, "m/config.json")
-    pd.testing.assert_frame_equal(again.inverse(plan.transform(table), seed=0), plan.inverse(plan.transform(table), seed=0))
+    pd.testing.assert_frame_equal(again.inverse(plan.transform(table), seed=0),
+                                  plan.inverse(plan.transform(table), seed=0))
     config[0]["values"] = []
     with pytest.raises(ModelError, match="m/config.json: column_plan entry for 'code' is damaged"):
         ColumnPlan.from_config(config, "m/config.json")

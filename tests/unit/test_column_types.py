@@ -1,4 +1,5 @@
-"""pandas' other column types come back as themselves: sized ints, nullable booleans and strings, datetime units and zones."""
+"""pandas' other column types come back as themselves: sized ints, nullable booleans and strings, datetime units
+and zones."""
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,10 @@ def typed_table(n: int = 300) -> pd.DataFrame:
         "single": rng.normal(size=n).astype("float32"),
         "flag": pd.array(flags, dtype="boolean"),
         "text": pd.array(np.where(rng.random(n) < 0.1, None, rng.choice(["x", "y", "z"], n)), dtype="string"),
-        "when_us": pd.Series(pd.Timestamp("2021-03-01") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")).astype("datetime64[us]"),
-        "when_zoned": pd.Series(pd.Timestamp("2021-03-01", tz="Europe/Amsterdam") + pd.to_timedelta(rng.integers(0, 10**5, n), unit="min")),
+        "when_us": pd.Series(pd.Timestamp("2021-03-01")
+                             + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")).astype("datetime64[us]"),
+        "when_zoned": pd.Series(pd.Timestamp("2021-03-01", tz="Europe/Amsterdam")
+                                + pd.to_timedelta(rng.integers(0, 10**5, n), unit="min")),
     })
 
 
@@ -37,7 +40,8 @@ def test_transformer_round_trip_keeps_every_dtype_and_value():
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
 def test_generators_sample_the_same_dtypes(kind):
     table = typed_table()
-    rows = build_generator(kind, TINY_ONE_EPOCH[kind], device="cpu", seed=0, verbose=False).fit(table).sample(200, seed=0)
+    model = build_generator(kind, TINY_ONE_EPOCH[kind], device="cpu", seed=0, verbose=False)
+    rows = model.fit(table).sample(200, seed=0)
     for column in table.columns:
         assert rows[column].dtype == table[column].dtype, column
     # a generated block without a single missing flag is still the nullable dtype

@@ -21,7 +21,9 @@ from tests.unit.test_column_types import typed_table
 def test_column_kind_reads_the_dtype_only():
     assert column_kind(pd.Series([1, 2])) == column_kind(pd.Series([1.5, None])) == "numeric"
     assert column_kind(pd.Series(pd.to_datetime(["2024-01-01"]).tz_localize("Asia/Tokyo"))) == "numeric"
-    assert column_kind(pd.Series([True, False])) == column_kind(pd.Series([True, None], dtype="boolean")) == "categorical"
+    assert (column_kind(pd.Series([True, False]))
+            == column_kind(pd.Series([True, None], dtype="boolean"))
+            == "categorical")
     assert column_kind(pd.Series(["1", "2"])) == column_kind(pd.Series(["a"], dtype="category")) == "categorical"
 
 
@@ -34,16 +36,16 @@ def test_zone_aware_datetimes_are_measured_in_utc_like_naive_ones():
     np.testing.assert_allclose(numeric_values(pd.Series([1, None, 3], dtype="Int64")), [1.0, np.nan, 3.0])
 
 
-@pytest.mark.parametrize("dtype", ["datetime64[ns]", "datetime64[us]", "datetime64[s]", "datetime64[ns, Europe/Amsterdam]",
-                                   "datetime64[us, UTC]"])
+@pytest.mark.parametrize("dtype", ["datetime64[ns]", "datetime64[us]", "datetime64[s]",
+                                   "datetime64[ns, Europe/Amsterdam]", "datetime64[us, UTC]"])
 def test_datetimes_round_trip_with_their_unit_and_zone(dtype):
     # around both daylight-saving changes of 2021 in Amsterdam, with a missing value
     utc = pd.Series(pd.to_datetime(["2021-03-28 00:30:00", "2021-03-28 03:15:00", None, "2021-10-31 00:30:07"]))
     zone = dtype[len("datetime64[ns, "):-1] if "," in dtype else None
     column = (utc.dt.tz_localize("UTC").dt.tz_convert(zone) if zone else utc).astype(dtype)
     seconds = numeric_values(column)
-    back = restore_numeric(seconds, str(column.dtype), integer=False, resolution=datetime_resolution(seconds[~np.isnan(seconds)]),
-                           missing=np.isnan(seconds))
+    back = restore_numeric(seconds, str(column.dtype), integer=False,
+                           resolution=datetime_resolution(seconds[~np.isnan(seconds)]), missing=np.isnan(seconds))
     pd.testing.assert_series_equal(back, column.reset_index(drop=True), check_names=False)
 
 
@@ -62,7 +64,8 @@ def test_a_declared_date_without_zone_is_read_in_the_columns_zone():
     assert timestamp_seconds("1970-01-02") == 86400.0
     assert timestamp_seconds("1970-01-02", "datetime64[ns]") == 86400.0
     assert timestamp_seconds("1970-01-02", "datetime64[ns, Etc/GMT-1]") == 86400.0 - 3600  # midnight at UTC+1
-    assert timestamp_seconds("1970-01-02T00:00:00+00:00", "datetime64[ns, Etc/GMT-1]") == 86400.0  # an explicit zone wins
+    # an explicit zone wins
+    assert timestamp_seconds("1970-01-02T00:00:00+00:00", "datetime64[ns, Etc/GMT-1]") == 86400.0
 
 
 def test_categorical_dtypes_come_back_as_themselves():
@@ -80,7 +83,8 @@ def test_categorical_dtypes_come_back_as_themselves():
 
 
 def test_to_python_gives_json_scalars():
-    assert [to_python(v) for v in (np.int64(3), np.float32(0.5), np.nan, None, pd.NA, "a")] == [3, 0.5, None, None, None, "a"]
+    values = (np.int64(3), np.float32(0.5), np.nan, None, pd.NA, "a")
+    assert [to_python(v) for v in values] == [3, 0.5, None, None, None, "a"]
     assert type(to_python(np.int64(3))) is int
 
 

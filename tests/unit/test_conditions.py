@@ -12,10 +12,10 @@ from synth.transformer import DataTransformer
 from tests.conftest import TINY, mixed_table
 
 
-
 @pytest.fixture(scope="module", params=sorted(GENERATORS))
 def fitted(request):
-    return build_generator(request.param, TINY[request.param], device="cpu", seed=0, verbose=False).fit(mixed_table(400))
+    model = build_generator(request.param, TINY[request.param], device="cpu", seed=0, verbose=False)
+    return model.fit(mixed_table(400))
 
 
 def test_several_conditions_are_all_exact(fitted):
@@ -61,7 +61,8 @@ def test_conditioning_moves_the_other_columns_with_it():
     heavy = rng.random(2000) < 0.3
     table = pd.DataFrame({
         "kind": np.where(heavy, "heavy", "light"),
-        "tier": np.where(heavy, np.where(rng.random(2000) < 0.8, "gold", "basic"), np.where(rng.random(2000) < 0.1, "gold", "basic")),
+        "tier": np.where(heavy, np.where(rng.random(2000) < 0.8, "gold", "basic"),
+                         np.where(rng.random(2000) < 0.1, "gold", "basic")),
         "weight": np.where(heavy, rng.normal(100, 5, 2000), rng.normal(10, 2, 2000)),
     })
     model = build_generator("gaussian_copula", {}, device="cpu", seed=0, verbose=False).fit(table)
@@ -127,7 +128,8 @@ def test_a_combination_the_model_never_makes_is_refused_and_a_rare_one_warns():
 
 
 def test_copula_gibbs_draws_match_exact_rejection_sampling():
-    """Several conditioned copula scores follow N(0, Σ) truncated to their intervals: compare with brute-force rejection."""
+    """Several conditioned copula scores follow N(0, Σ) truncated to their intervals: compare with brute-force
+    rejection."""
     from synth.models.gaussian_copula import GaussianCopula
 
     sigma = np.array([[1.0, 0.7, -0.3], [0.7, 1.0, 0.2], [-0.3, 0.2, 1.0]])

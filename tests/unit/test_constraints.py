@@ -152,7 +152,8 @@ def test_config_round_trip_and_damage():
     rules = ConstraintSet.from_spec(RULES).fit(table)
     again = ConstraintSet.from_config(rules.to_config(), "m/config.json")
     learned = rules.transform(table)
-    pd.testing.assert_frame_equal(again.inverse(learned, dict(table.dtypes)), rules.inverse(learned, dict(table.dtypes)))
+    pd.testing.assert_frame_equal(again.inverse(learned, dict(table.dtypes)),
+                                  rules.inverse(learned, dict(table.dtypes)))
     damaged = rules.to_config()
     damaged["rules"][4]["combinations"] = []
     with pytest.raises(ModelError, match="m/config.json: constraints are damaged"):

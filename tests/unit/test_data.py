@@ -38,7 +38,8 @@ def test_bundled_copy_is_the_original_uci_file():
     with gzip.open(ROOT / "data/adult/adult.data.gz", "rb") as raw:
         import hashlib
 
-        assert hashlib.sha256(raw.read()).hexdigest() == "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d"
+        digest = hashlib.sha256(raw.read()).hexdigest()
+        assert digest == "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d"
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "adult").is_dir(), reason="../shared/data/adult is not beside the checkout")

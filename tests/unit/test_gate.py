@@ -120,7 +120,8 @@ def test_no_related_pair_makes_pair_trends_report_only():
     rng = np.random.default_rng(0)
 
     def table():
-        return pd.DataFrame({"a": rng.normal(size=400), "b": rng.integers(0, 5, 400), "c": rng.choice(list("xyz"), 400)})
+        return pd.DataFrame({"a": rng.normal(size=400), "b": rng.integers(0, 5, 400),
+                             "c": rng.choice(list("xyz"), 400)})
 
     checks, details = quality_checks(table(), table(), min_quality=0.7, min_column_shapes=0.8, min_pair_trends=0.8,
                                      max_rows=1000)
@@ -173,7 +174,8 @@ def test_declared_constraints_are_checked(split, tmp_path):
     report = _gate(train, None, bad, constraints=constraints, max_rows_scored=500)
     failed = {c.name: c for c in report.failed}
     assert {"constraint:age >= 17", "constraint:education-num < age", "constraint:hours-per-week < 99"} <= set(failed)
-    assert "1 row(s) (0.0" in failed["constraint:age >= 17"].detail and "{'age': 5}" in failed["constraint:age >= 17"].detail
+    detail = failed["constraint:age >= 17"].detail
+    assert "1 row(s) (0.0" in detail and "{'age': 5}" in detail
     assert "3 row(s)" in failed["constraint:education-num < age"].detail
     # the new kinds: a combination never seen in the training rows, and both non-zero
     assert "4 row(s)" in failed["constraint:fixed combinations of education, education-num"].detail
@@ -181,4 +183,5 @@ def test_declared_constraints_are_checked(split, tmp_path):
     assert any(c.name == "constraint:capital-gain >= 0" and c.passed for c in report.checks)
     scored = report.details["scored"]
     assert scored["quality_score, column_shapes, pair_trends"].endswith(f"a random 500 of {len(bad):,} synthetic rows")
-    assert f"every one of the {len(bad):,} synthetic rows" in next(v for k, v in scored.items() if k.startswith("schema"))
+    schema_scored = next(v for k, v in scored.items() if k.startswith("schema"))
+    assert f"every one of the {len(bad):,} synthetic rows" in schema_scored

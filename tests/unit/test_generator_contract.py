@@ -14,7 +14,6 @@ from synth.models import GENERATORS, build_generator, load_generator
 from tests.conftest import TINY, mixed_table
 
 
-
 @pytest.fixture(scope="module", params=sorted(GENERATORS))
 def fitted(request):
     table = mixed_table(400)
@@ -63,7 +62,8 @@ def _calls_to_global_random(fn):
     def trace(frame, event, arg):
         if event == "c_call" and getattr(arg, "__self__", None) is random._inst:
             calls.append(arg.__name__)
-        elif event == "call" and frame.f_code.co_filename == random.__file__ and frame.f_locals.get("self") is random._inst:
+        elif (event == "call" and frame.f_code.co_filename == random.__file__
+              and frame.f_locals.get("self") is random._inst):
             calls.append(frame.f_code.co_name)
 
     sys.setprofile(trace)

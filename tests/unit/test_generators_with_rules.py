@@ -87,7 +87,8 @@ def test_bad_constraints_fail_before_training():
 def test_a_rule_the_model_cannot_keep_is_an_error_not_a_short_output(monkeypatch):
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"a": rng.uniform(0, 1, 400), "b": rng.uniform(2, 3, 400)})
-    model = build_generator("gaussian_copula", {}, device="cpu", seed=0, verbose=False).fit(table, constraints=["a < b"])
+    model = build_generator("gaussian_copula", {}, device="cpu", seed=0, verbose=False).fit(
+        table, constraints=["a < b"])
     assert len(model.sample(5000, seed=0)) == 5000
     real_block = type(model)._sample_block
     # a model that almost never keeps the rule: one row in 1000 does
@@ -96,7 +97,8 @@ def test_a_rule_the_model_cannot_keep_is_an_error_not_a_short_output(monkeypatch
         keep = np.random.default_rng(seed).random(len(rows)) < 0.001
         return rows.assign(a=np.where(keep, rows["a"], rows["b"] + 1))
     monkeypatch.setattr(type(model), "_sample_block", rarely)
-    with pytest.raises(GeneratorInputError, match=r"the constraints reject 99\.\d% of generated rows \(most often 'a < b'\)"):
+    with pytest.raises(GeneratorInputError,
+                       match=r"the constraints reject 99\.\d% of generated rows \(most often 'a < b'\)"):
         model.sample(100, seed=0)
 
 

@@ -11,6 +11,7 @@ from synth.models import GENERATORS, build_generator, load_generator
 from synth.transformer import DataTransformer, HighCardinalityWarning
 from tests.conftest import TINY_ONE_EPOCH
 
+
 def many_values(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     """`city`: 300 values with Zipf-like frequencies and some missing; `id`: every row its own value."""
     rng = np.random.default_rng(seed)
@@ -22,7 +23,8 @@ def many_values(n: int = 1000, seed: int = 0) -> pd.DataFrame:
 
 def test_transformer_keeps_the_most_frequent_values_and_pools_the_rest():
     table = many_values()
-    with pytest.warns(HighCardinalityWarning, match=r"column 'city' has \d+ distinct values, more than max_categories=20"):
+    with pytest.warns(HighCardinalityWarning,
+                      match=r"column 'city' has \d+ distinct values, more than max_categories=20"):
         transformer = DataTransformer(max_categories=20).fit(table, seed=0)
     city = transformer.columns_[0]
     assert city.spans == [(21, "softmax")]  # 20 kept (missing among them) + the pooled slot
@@ -70,7 +72,8 @@ def test_generators_cap_sample_real_values_and_save_small_configs(kind, tmp_path
     pd.testing.assert_frame_equal(load_generator(tmp_path / "m").sample(500, seed=1), rows)
 
     pooled = next(v for v in table["city"].dropna() if v not in _kept(config, "city"))
-    with pytest.raises(GeneratorInputError, match=rf"condition city='{pooled}': this value is one of the \d+ rare values"):
+    with pytest.raises(GeneratorInputError,
+                       match=rf"condition city='{pooled}': this value is one of the \d+ rare values"):
         model.sample(5, conditions={"city": pooled})
 
 
@@ -132,7 +135,8 @@ def test_quality_pools_very_wide_columns_and_says_so():
     assert pooled == {"city": real["city"].nunique(), "id": 1500}
     assert real_p["id"].nunique() == 101 and synth_p["city"].nunique(dropna=True) <= 101
     assert real["id"].nunique() == 1500  # the caller's tables are untouched
-    checks, details = quality_checks(real, synthetic, min_quality=0, min_column_shapes=0, min_pair_trends=0, max_rows=1000)
+    checks, details = quality_checks(real, synthetic, min_quality=0, min_column_shapes=0, min_pair_trends=0,
+                                     max_rows=1000)
     assert set(details["pooled_columns"]) == {"city", "id"} and details["pooled_columns"]["id"] == 1000
     assert "the rest pooled: city, id" in checks[0].detail
 

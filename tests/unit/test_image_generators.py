@@ -113,7 +113,8 @@ def test_per_class_counts_for_rebalancing(fitted):
 
 def test_bad_conditions_say_what_is_allowed(fitted):
     model, _ = fitted
-    with pytest.raises(GeneratorInputError, match=r"label='square': not a class of this model; use an index 0-2 or a name from \['bar', 'cross', 'dot'\]"):
+    with pytest.raises(GeneratorInputError, match=r"label='square': not a class of this model; "
+                                                  r"use an index 0-2 or a name from \['bar', 'cross', 'dot'\]"):
         model.sample(4, conditions={"label": "square"})
     with pytest.raises(GeneratorInputError, match=r"condition only on 'label'"):
         model.sample(4, conditions={"colour": "red"})
@@ -166,7 +167,8 @@ def test_generate_command_writes_images(fitted, tmp_path, capsys):
     assert len(list((tmp_path / "batch" / "images" / "cross").glob("*.png"))) == 9
     assert "wrote 9 images" in capsys.readouterr().out
 
-    assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "b.npz"), "--seed", "1"]) == 0
+    assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "b.npz"),
+                 "--seed", "1"]) == 0
     with np.load(tmp_path / "b.npz") as archive:
         assert archive["images"].shape == (5, 8, 8) and list(archive["class_names"]) == CLASSES
 
@@ -174,6 +176,7 @@ def test_generate_command_writes_images(fitted, tmp_path, capsys):
     assert "image models write a folder (no suffix) or a .npz file" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "batch")]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "c"), "--condition", "label=9"]) == 2
+    assert main(["generate", str(tmp_path / "model"), "--rows", "5", "--out", str(tmp_path / "c"),
+                 "--condition", "label=9"]) == 2
     assert "not a class of this model" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c*"))  # nothing written half-way

@@ -24,7 +24,8 @@ def _folder(root, sizes=((6, 6),), mode="L", per_class=3):
         for i in range(per_class):
             for j, (w, h) in enumerate(sizes):
                 shape = (h, w) if mode == "L" else (h, w, 3)
-                Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode=mode).save(root / name / f"{i}{j}.png")
+                image = Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode=mode)
+                image.save(root / name / f"{i}{j}.png")
     return root
 
 
@@ -224,8 +225,10 @@ def test_fashion_mnist_idx_files():
 
     folder = SHARED_DATA / "fashion-mnist"
     spec = load_spec(ROOT / "pipelines" / "fashion_mnist_ddpm.yaml", [
-        f"source.path={folder / 'train-images-idx3-ubyte.gz'}", f"source.labels_path={folder / 'train-labels-idx1-ubyte.gz'}",
-        f"source.test_path={folder / 't10k-images-idx3-ubyte.gz'}", f"source.test_labels_path={folder / 't10k-labels-idx1-ubyte.gz'}",
+        f"source.path={folder / 'train-images-idx3-ubyte.gz'}",
+        f"source.labels_path={folder / 'train-labels-idx1-ubyte.gz'}",
+        f"source.test_path={folder / 't10k-images-idx3-ubyte.gz'}",
+        f"source.test_labels_path={folder / 't10k-labels-idx1-ubyte.gz'}",
     ])
     loaded = load_source(spec.source)
     assert len(loaded.images) == 60_000 and loaded.images.shape == (28, 28, 1) and len(loaded.test) == 10_000

@@ -1,4 +1,5 @@
-"""The image gate catches memorisation and wrong labels, passes fresh real images, and writes a self-contained report."""
+"""The image gate catches memorisation and wrong labels, passes fresh real images, and writes a self-contained
+report."""
 
 import re
 

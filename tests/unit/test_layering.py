@@ -97,7 +97,8 @@ def _imports(path: Path) -> list[Edge]:
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     tree = ast.parse(path.read_text(), filename=str(path))
-    lazy_nodes = {id(node) for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+    lazy_nodes = {id(node) for function in ast.walk(tree)
+                  if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
                   for node in ast.walk(function) if node is not function}
     edges = []
 
@@ -192,8 +193,10 @@ def test_import_time_weight():
     """What the AST cannot see: the transitive imports at start-up. The tabular gate loads no torch and no
     training code, and the library neither Prefect nor GX, just by being imported."""
     probe = ("import sys\n"
-             "import validation.gate, validation.fidelity, validation.privacy, validation.expectations, validation.report\n"
-             "heavy = sorted(m for m in ('torch', 'synth.models', 'synth.transformer', 'prefect') if m in sys.modules)\n"
+             "import validation.gate, validation.fidelity, validation.privacy, validation.expectations, "
+             "validation.report\n"
+             "heavy = sorted(m for m in ('torch', 'synth.models', 'synth.transformer', 'prefect') "
+             "if m in sys.modules)\n"
              "import synth.data, synth.spec, synth.columns, synth.transformer, synth.catalog, synth.models.ctgan\n"
              "import synth.privacy.transformer, synth.images.layout, synth.sampling\n"
              "print(heavy, sorted(m for m in ('prefect', 'great_expectations') if m in sys.modules))\n")

@@ -9,7 +9,8 @@ from synth.models import build_generator
 from synth.models.tabular import MarginalLoss
 from tests.conftest import mixed_table
 
-TINY = {"epochs": 10, "batch_size": 100, "pac": 10, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16}
+TINY = {"epochs": 10, "batch_size": 100, "pac": 10, "generator_dim": (32,), "discriminator_dim": (32,),
+        "embedding_dim": 16}
 
 
 def total_variation(real: pd.Series, synthetic: pd.Series) -> float:

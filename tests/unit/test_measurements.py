@@ -86,7 +86,8 @@ def test_the_reported_verdict_is_gxs(session, monkeypatch):
 
 
 def test_each_direction_is_one_gx_expectation_with_the_threshold_as_its_bound(session):
-    _, result = _judged(session, Measurement("a", "floor", 0.5, 0.4, "min"), Measurement("a", "ceiling", 0.5, 0.7, "max"))
+    _, result = _judged(session, Measurement("a", "floor", 0.5, 0.4, "min"),
+                        Measurement("a", "ceiling", 0.5, 0.7, "max"))
     configs = {r["expectation_config"]["meta"]["check"]: r["expectation_config"] for r in result["results"]}
     assert configs["floor"]["type"] == "expect_column_min_to_be_between"
     assert configs["floor"]["kwargs"]["min_value"] == 0.4 and configs["floor"]["kwargs"].get("max_value") is None
@@ -122,7 +123,8 @@ def test_no_threshold_direction_table_or_comparison_outside_the_measurement():
         thresholds = {a.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
                       for a in node.args.kwonlyargs if a.arg.startswith(("min_", "max_"))} - sizes
         for node in ast.walk(tree):
-            if isinstance(node, ast.Compare) and any(isinstance(o, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for o in node.ops):
+            if (isinstance(node, ast.Compare)
+                    and any(isinstance(o, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) for o in node.ops)):
                 operands = {ast.unparse(x) for x in (node.left, *node.comparators)}
                 assert not operands & thresholds, (path, ast.unparse(node))
 
@@ -133,7 +135,8 @@ def test_no_threshold_direction_table_or_comparison_outside_the_measurement():
 def test_epsilon_is_measured_from_the_ledger_in_validation():
     ledger = {"epsilon": 0.998, "delta": 1e-5, "accountant": "rdp"}
     within = epsilon_measurement(ledger, max_epsilon=1.0)
-    assert (within.suite, within.name, within.value, within.threshold, within.bound) == ("privacy", "epsilon", 0.998, 1.0, "max")
+    assert ((within.suite, within.name, within.value, within.threshold, within.bound)
+            == ("privacy", "epsilon", 0.998, 1.0, "max"))
     assert "rdp accountant" in within.detail
     for missing in (None, {}):
         unmeasured = epsilon_measurement(missing, max_epsilon=1.0)
@@ -180,15 +183,18 @@ def test_run_gate_judges_epsilon_and_outside_figures_with_the_rest(tiny_tables):
                       extra_measurements=[partitions_measurement(2, 600, ["part 1: [FAIL] schema/range:age"])])
     checks = {c.name: c for c in report.checks}
     assert {"epsilon", "all_partitions"} <= {c.name for c in report.failed}
-    assert checks["epsilon"].suite == "privacy" and checks["epsilon"].value == 2.9 and checks["epsilon"].threshold == 1.0
-    privacy_gx = {r["expectation_config"]["meta"]["check"]: r["success"] for r in report.suite_results["privacy"]["results"]}
+    epsilon = checks["epsilon"]
+    assert epsilon.suite == "privacy" and epsilon.value == 2.9 and epsilon.threshold == 1.0
+    privacy_gx = {r["expectation_config"]["meta"]["check"]: r["success"]
+                  for r in report.suite_results["privacy"]["results"]}
     assert privacy_gx["epsilon"] is False
     assert report.suite_results["schema_figures"]["success"] is False
     assert "rdp accountant" in report.details["scored"]["privacy/epsilon"]
     assert "600 rows" in report.details["scored"]["schema/all_partitions"]
     # the card lists each check with its value, threshold, direction and verdict
     card_check = next(c for c in report.to_dict()["checks"] if c["name"] == "epsilon")
-    assert card_check == {**card_check, "passed": False, "value": 2.9, "threshold": 1.0, "bound": "max", "required": True}
+    assert card_check == {**card_check, "passed": False, "value": 2.9, "threshold": 1.0, "bound": "max",
+                          "required": True}
 
 
 @pytest.mark.parametrize("max_epsilon", ["absent", None])

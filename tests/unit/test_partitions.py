@@ -8,7 +8,8 @@ def test_read_sample_takes_exactly_the_stated_rows_from_every_part(tmp_path):
     from flows.partitions import read_sample
 
     for k, n in enumerate([20000, 20000, 20000, 7]):  # row groups of 3,000: 7 per large part
-        pd.DataFrame({"a": np.arange(n) + k * 100_000}).to_parquet(tmp_path / f"part-{k:05d}.parquet", row_group_size=3000)
+        part = pd.DataFrame({"a": np.arange(n) + k * 100_000})
+        part.to_parquet(tmp_path / f"part-{k:05d}.parquet", row_group_size=3000)
     sample = read_sample(tmp_path, 20000, seed=0)
     assert len(sample) == 20000 and sample["a"].is_unique
     assert (sample["a"] // 100_000).value_counts().sort_index().tolist() == [6666, 6666, 6666, 2]

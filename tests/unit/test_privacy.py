@@ -19,7 +19,8 @@ from synth.spec import PipelineSpec, load_spec, spec_from_dict
 from tests.conftest import ROOT, mixed_table
 
 TINY = {
-    "dp_ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
+    "dp_ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,),
+                 "embedding_dim": 16},
     "dp_tvae": {"epochs": 2, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
 }
 PRIVACY = {"epsilon": 3.0, "bounds": {"age": [18, 89]}, "categories": {"label": ["yes", "no"]}}
@@ -53,7 +54,8 @@ def test_reported_epsilon_is_opacus_accountant_on_the_ledgers_sigma_q_and_steps(
     (pre_sigma, pre_q, pre_steps), (sigma, q, steps) = ledger["history"]
     # the ledger's table shows the accountant's own entries
     assert (pre_q, pre_steps) == (1.0, pre["steps"]) and pre_sigma == pytest.approx(pre["noise_multiplier"], abs=1e-4)
-    assert sigma == pytest.approx(train["noise_multiplier"], abs=1e-4) and q == pytest.approx(train["sample_rate"], abs=1e-6)
+    assert sigma == pytest.approx(train["noise_multiplier"], abs=1e-4)
+    assert q == pytest.approx(train["sample_rate"], abs=1e-6)
     assert steps == train["steps"] == model.epochs * int(1 / q)  # every planned step, no more
     delta = ledger["accountant_delta"]
     assert delta + ledger["selection_delta"] == pytest.approx(ledger["delta"])
@@ -68,7 +70,8 @@ def test_reported_epsilon_is_opacus_accountant_on_the_ledgers_sigma_q_and_steps(
     assert 0.99 * PRIVACY["epsilon"] <= ledger["epsilon"] <= PRIVACY["epsilon"]
 
 
-@pytest.mark.parametrize("accountant, sample_rate, steps", [("rdp", 0.02, 500), ("prv", 1.0, 10)])  # PRV is slow below q = 1
+# PRV is slow below q = 1
+@pytest.mark.parametrize("accountant, sample_rate, steps", [("rdp", 0.02, 500), ("prv", 1.0, 10)])
 def test_calibrated_noise_spends_the_budget_after_what_came_before(accountant, sample_rate, steps):
     before = [(20.0, 1.0, 12)]
     sigma = calibrate_noise(2.0, 1e-5, sample_rate=sample_rate, steps=steps, accountant=accountant, before=before)
@@ -139,7 +142,7 @@ def test_saved_model_holds_only_public_or_noisy_statistics(fitted, tmp_path):
     assert states["score"]["bounds"] == "private"
     # category counts are noisy: not the exact counts of the table
     exact = table["group"].value_counts()
-    noisy = dict(zip(states["group"]["categories"], states["group"]["frequencies"]))
+    noisy = dict(zip(states["group"]["categories"], states["group"]["frequencies"], strict=True))
     assert any(noisy[v] != exact[v] for v in exact.index if v in noisy)
     assert config["privacy"]["epsilon"] == model.privacy_["epsilon"]
 
@@ -211,7 +214,8 @@ def test_gaussian_copula_is_refused_under_privacy():
 
 
 def test_image_generators_are_refused_under_privacy():
-    raw = {"name": "digits", "source": {"format": "sklearn_digits"}, "generator": {"kind": "ddpm"}, "privacy": {"epsilon": 1}}
+    raw = {"name": "digits", "source": {"format": "sklearn_digits"}, "generator": {"kind": "ddpm"},
+           "privacy": {"epsilon": 1}}
     with pytest.raises(SpecError, match="'ddpm' has no private version"):
         spec_from_dict(raw)
 
@@ -233,8 +237,10 @@ def test_bad_privacy_settings_are_refused_by_the_spec(key, value, message):
 
 def test_pac_one_is_accepted_and_dropped_for_the_private_model():
     spec = spec_from_dict(_adult_spec(**{"generator.pac": 1}))
-    kind, hyper = private_hyperparameters(spec.generator.kind, spec.generator.hyperparameters(), spec.privacy.model_dump())
-    assert kind == "dp_ctgan" and "pac" not in hyper and "transformer_sample_size" not in hyper and hyper["epsilon"] == 1.0
+    kind, hyper = private_hyperparameters(spec.generator.kind, spec.generator.hyperparameters(),
+                                          spec.privacy.model_dump())
+    assert kind == "dp_ctgan" and hyper["epsilon"] == 1.0
+    assert "pac" not in hyper and "transformer_sample_size" not in hyper
 
 
 def test_declared_metadata_must_fit_the_table(adult):
@@ -250,7 +256,8 @@ def test_declared_metadata_must_fit_the_table(adult):
 
 def test_delta_not_below_one_over_n_is_refused_before_anything_is_released():
     table = mixed_table(400)
-    model = build_generator("dp_tvae", {**TINY["dp_tvae"], "epsilon": 1.0, "delta": 1e-2}, device="cpu", seed=0, verbose=False)
+    model = build_generator("dp_tvae", {**TINY["dp_tvae"], "epsilon": 1.0, "delta": 1e-2}, device="cpu", seed=0,
+                            verbose=False)
     with pytest.raises(GeneratorInputError, match=r"privacy.delta=0.01 is not below 1/n = 1/400.*use at most 0.001"):
         model.fit(table)
     assert not hasattr(model, "transformer_")
@@ -276,7 +283,8 @@ def test_batchnorm_in_the_private_module_is_refused():
 def test_max_epsilon_survives_a_json_round_trip_of_the_spec():
     spec = load_spec(ROOT / "pipelines" / "adult_dp_ctgan.yaml")
     assert spec.validation.max_epsilon == 1.0
-    again = PipelineSpec.model_validate(json.loads(json.dumps(spec.model_dump(mode="json"))))  # as `synth serve` ships it
+    # as `synth serve` ships it
+    again = PipelineSpec.model_validate(json.loads(json.dumps(spec.model_dump(mode="json"))))
     assert again.validation.max_epsilon == 1.0 and again.privacy == spec.privacy
 
 
@@ -309,7 +317,7 @@ def test_marginal_targets_come_from_the_released_counts_only(fitted):
     widths = [w for w, activation in transformer.spans if activation == "softmax"]
     targets = transformer.marginal_targets()
     assert len(targets) == len(widths)
-    for target, width in zip(targets, widths):
+    for target, width in zip(targets, widths, strict=True):
         if target is not None:
             assert len(target) == width and target.sum() == pytest.approx(1.0) and (target >= 0).all()
     # a categorical column's target is its noisy frequencies, normalised (what the saved state holds)

@@ -462,7 +462,8 @@ def test_init_telco_churn(tmp_path):
 def test_init_diabetes(tmp_path):
     spec, table, out = _init(tmp_path, _shared("diabetes/diabetic_data.csv.gz"))
     assert {"encounter_id", "patient_nbr"} <= set(table.columns) and table.shape == (101_766, 50)
-    assert all("identifier" in line for line in out.splitlines() if line.strip().startswith(("encounter_id", "patient_nbr")))
+    assert all("identifier" in line for line in out.splitlines()
+               if line.strip().startswith(("encounter_id", "patient_nbr")))
     assert "?" in spec.source.na_values and table["race"].isna().sum() == 2_273
     assert spec.target == "readmitted"
 

@@ -67,7 +67,8 @@ def test_a_resumed_training_gives_bitwise_the_same_model(kind, tmp_path):
         build().fit(train, checkpoint=StopAfter(tmp_path / "ckpt", stop=2))
     assert read(latest(tmp_path / "ckpt"))[0]["epoch"] == 2
     torch.manual_seed(123)  # the caller's RNG is elsewhere now: the checkpoint's RNG state must win
-    resumed = build().fit(train, checkpoint=TrainingCheckpoint(tmp_path / "ckpt", FINGERPRINT, resume=True, every_minutes=0))
+    resumed = build().fit(train, checkpoint=TrainingCheckpoint(tmp_path / "ckpt", FINGERPRINT, resume=True,
+                                                               every_minutes=0))
 
     expected, got = weights(uninterrupted, tmp_path / "a"), weights(resumed, tmp_path / "b")
     assert expected.keys() == got.keys()
@@ -80,7 +81,8 @@ def test_checkpoint_layout_is_safetensors_and_json_without_pickle_or_rows(tmp_pa
     table = mixed_table(300)
     hyper = KINDS["ctgan"][0]
     with pytest.raises(Interrupted):
-        build_generator("ctgan", hyper, device="cpu", seed=0, verbose=False).fit(table, checkpoint=StopAfter(tmp_path, stop=1))
+        build_generator("ctgan", hyper, device="cpu", seed=0, verbose=False).fit(
+            table, checkpoint=StopAfter(tmp_path, stop=1))
     current = latest(tmp_path)
     assert (tmp_path / CURRENT).read_text().strip() == current.name
     assert sorted(p.name for p in current.iterdir()) == [STATE_NAME, TENSORS_NAME]
@@ -113,9 +115,11 @@ def test_cadence_every_n_epochs_and_always_the_last(tmp_path):
 def test_resume_refuses_a_different_fingerprint_naming_what_changed(tmp_path):
     hyper = KINDS["tvae"][0]
     with pytest.raises(Interrupted):
-        build_generator("tvae", hyper, device="cpu", seed=0, verbose=False).fit(mixed_table(300), checkpoint=StopAfter(tmp_path, stop=1))
+        build_generator("tvae", hyper, device="cpu", seed=0, verbose=False).fit(
+            mixed_table(300), checkpoint=StopAfter(tmp_path, stop=1))
     changed = {**FINGERPRINT, "data.sha256": "b" * 64}
-    with pytest.raises(SpecError, match=r"\(data\.sha256: aaaaaaaaaaaa… → bbbbbbbbbbbb…\); undo the change, or run without --resume"):
+    with pytest.raises(SpecError, match=r"\(data\.sha256: aaaaaaaaaaaa… → bbbbbbbbbbbb…\); "
+                                        r"undo the change, or run without --resume"):
         build_generator("tvae", hyper, device="cpu", seed=0, verbose=False).fit(
             mixed_table(300), checkpoint=TrainingCheckpoint(tmp_path, changed, resume=True))
 
@@ -127,7 +131,8 @@ def test_resume_without_a_checkpoint_and_corrupt_checkpoints_are_one_clear_error
     with pytest.raises(ModelError, match="no checkpoint to resume from; run without --resume"):
         fit(tmp_path / "none")
     with pytest.raises(Interrupted):
-        build_generator("tvae", hyper, device="cpu", seed=0, verbose=False).fit(mixed_table(300), checkpoint=StopAfter(tmp_path, stop=1))
+        build_generator("tvae", hyper, device="cpu", seed=0, verbose=False).fit(
+            mixed_table(300), checkpoint=StopAfter(tmp_path, stop=1))
     tensors = latest(tmp_path) / TENSORS_NAME
     tensors.write_bytes(tensors.read_bytes()[:100])  # truncated
     with pytest.raises(ModelError, match="tensors are unreadable"):
@@ -142,7 +147,8 @@ def test_an_unwritable_checkpoint_folder_warns_and_training_goes_on(tmp_path):
     blocker.write_text("not a folder")
     checkpoint = TrainingCheckpoint(blocker / "ckpt", FINGERPRINT, every_minutes=0)
     with pytest.warns(UserWarning, match="could not write a training checkpoint"):
-        model = build_generator("tvae", KINDS["tvae"][0], device="cpu", seed=0, verbose=False).fit(mixed_table(300), checkpoint=checkpoint)
+        model = build_generator("tvae", KINDS["tvae"][0], device="cpu", seed=0, verbose=False).fit(
+            mixed_table(300), checkpoint=checkpoint)
     assert len(model.loss_history_) == EPOCHS
 
 
@@ -187,7 +193,8 @@ def _interrupted_run(spec, tmp_path):
     stop = StopAfter(checkpoint.folder, stop=1)
     stop.fingerprint = checkpoint.fingerprint
     with pytest.raises(Interrupted):
-        build_generator("tvae", spec.generator.hyperparameters(), device="cpu", seed=spec.seed, verbose=False).fit(train, checkpoint=stop)
+        build_generator("tvae", spec.generator.hyperparameters(), device="cpu", seed=spec.seed, verbose=False).fit(
+            train, checkpoint=stop)
     return table
 
 

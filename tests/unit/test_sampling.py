@@ -22,7 +22,8 @@ def test_chunks_stream_into_one_file_reproducibly(model, tmp_path):
     # one seeded stream: the file holds the rows of one sample(2500, seed=5), whatever the chunk size
     whole = model.sample(2_500, seed=5)
     pd.testing.assert_frame_equal(a, whole, check_dtype=False)
-    other = pd.read_parquet(sample_to_parquet(model, tmp_path / "c.parquet", 2_500, seed=5, chunk_rows=700, progress=False))
+    other = pd.read_parquet(sample_to_parquet(model, tmp_path / "c.parquet", 2_500, seed=5, chunk_rows=700,
+                                              progress=False))
     pd.testing.assert_frame_equal(a, other)
     # dtypes survive the trip: ints stay ints, nullable ints keep their nulls
     assert str(a["age"].dtype) == "int64" and a["children"].isna().any() and a["joined"].dtype.kind == "M"

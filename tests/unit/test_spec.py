@@ -37,7 +37,8 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 
 def test_overrides_are_parsed_as_yaml_values():
-    spec = load_spec(SPEC, ["generator.epochs=2", "rows=1000", "generator.generator_dim=[64, 64]", "validation.min_quality=0.5"])
+    spec = load_spec(SPEC, ["generator.epochs=2", "rows=1000", "generator.generator_dim=[64, 64]",
+                            "validation.min_quality=0.5"])
     assert spec.generator.epochs == 2
     assert spec.rows == 1000
     assert spec.generator.generator_dim == (64, 64)
@@ -114,7 +115,8 @@ def test_spec_and_build_generator_refuse_the_same_values():
 
     with pytest.raises(SpecError, match=r"generator\.epochs: Input should be greater than or equal to 1"):
         load_spec(SPEC, ["generator.epochs=0"])
-    with pytest.raises(GeneratorInputError, match=r"ctgan hyperparameters: epochs: Input should be greater than or equal to 1"):
+    with pytest.raises(GeneratorInputError,
+                       match=r"ctgan hyperparameters: epochs: Input should be greater than or equal to 1"):
         build_generator("ctgan", {"epochs": 0}, device="cpu")
 
 
@@ -150,7 +152,8 @@ def test_echo_cuts_long_and_nested_values():
 
 def test_many_problems_make_one_bounded_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nsource: {path: a.csv}\ngenerator: {kind: ctgan}\n" + "".join(f"k{i}: 1\n" for i in range(50)))
+    bad.write_text("name: x\nsource: {path: a.csv}\ngenerator: {kind: ctgan}\n"
+                   + "".join(f"k{i}: 1\n" for i in range(50)))
     with pytest.raises(SpecError) as err:
         load_spec(bad)
     message = str(err.value)

@@ -45,7 +45,8 @@ def test_rare_class_f1_sees_what_macro_f1_hides():
     by_name = {c.name: c for c in checks}
     assert set(by_name) == {"tstr_trtr_ratio", "rare_class_f1_ratio"}
     assert by_name["rare_class_f1_ratio"].value < by_name["tstr_trtr_ratio"].value
-    assert by_name["rare_class_f1_ratio"].bound == "min" and "rare class y='yes'" in by_name["rare_class_f1_ratio"].detail
+    rare = by_name["rare_class_f1_ratio"]
+    assert rare.bound == "min" and "rare class y='yes'" in rare.detail
     good, _ = utility_check(real, holdout, _table(3000, 0.12, seed=7), target="y", min_ratio=0.8, max_rows=5000,
                             min_positive_ratio=0.75)
     assert good[1].value > 0.85

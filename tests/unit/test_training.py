@@ -11,7 +11,6 @@ from synth.spec import spec_from_dict
 from tests.conftest import TINY, mixed_table
 
 
-
 @pytest.mark.parametrize("before", [False, True])
 def test_flush_denormals_flushes_inside_and_restores_the_callers_setting(before):
     torch.set_flush_denormal(before)

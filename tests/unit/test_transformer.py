@@ -68,7 +68,8 @@ def _spiky_table(n: int = 4000) -> pd.DataFrame:
         "hours": hours,
         "age": rng.integers(17, 90, n),
         "score": rng.normal(0, 1, n),
-        "spend": pd.array(np.where(rng.random(n) < 0.2, None, np.where(rng.random(n) < 0.5, 0.0, rng.gamma(2, 50, n))), dtype="Float64"),
+        "spend": pd.array(np.where(rng.random(n) < 0.2, None, np.where(rng.random(n) < 0.5, 0.0, rng.gamma(2, 50, n))),
+                          dtype="Float64"),
     })
 
 

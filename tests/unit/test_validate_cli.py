@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from synth.cli import main
@@ -32,7 +31,8 @@ def _validate(capsys, *args):
 
 
 def test_a_training_copy_fails_with_exit_1(capsys, files):
-    code, out, _ = _validate(capsys, "--real", files["real"], "--synthetic", files["copy"], "--holdout", files["holdout"])
+    code, out, _ = _validate(capsys, "--real", files["real"], "--synthetic", files["copy"],
+                             "--holdout", files["holdout"])
     assert code == 1
     assert "[FAIL] privacy/exact_copy_rate" in out and "[FAIL] privacy/membership_auc" in out
     assert "gate FAILED" in out
@@ -64,13 +64,15 @@ def test_fresh_rows_pass_and_the_report_is_complete(capsys, files, tmp_path):
     assert "What each check scored" in page and "every one of the 1,500 synthetic rows judged" in page
     assert not (report_dir / "data_docs").exists()  # GX's pages are not written: they cannot be made safe (issue 13)
     assert {p.name for p in report_dir.glob("*_suite_result.json")} == {
-        "schema_suite_result.json", "fidelity_suite_result.json", "privacy_suite_result.json", "utility_suite_result.json"}
+        "schema_suite_result.json", "fidelity_suite_result.json", "privacy_suite_result.json",
+        "utility_suite_result.json"}
 
 
 def test_spec_read_options_and_thresholds_apply(capsys, files, adult_sample_csv, tmp_path):
     """--real in UCI's raw form is read with the spec's options; the spec's thresholds judge."""
     strict = tmp_path / "strict.yaml"
-    strict.write_text((ROOT / "pipelines" / "adult_tvae.yaml").read_text().replace("min_quality: 0.75", "min_quality: 0.999"))
+    spec_text = (ROOT / "pipelines" / "adult_tvae.yaml").read_text()
+    strict.write_text(spec_text.replace("min_quality: 0.75", "min_quality: 0.999"))
     code, out, _ = _validate(capsys, "--real", adult_sample_csv, "--synthetic", files["fresh"], "--spec", strict)
     assert code == 1
     assert "[FAIL] fidelity/quality_score" in out and "required at least 0.999" in out
