@@ -32,11 +32,12 @@ import stat
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -132,8 +133,8 @@ def dataset_folder(root: str | Path, name: str) -> Path:
     if folder.is_symlink() or folder.exists():
         real_root, real = Path(root).resolve(), folder.resolve()
         if real.parent != real_root:
-            raise _error(f"{folder} resolves to {real}, outside the catalog root {real_root}; refused: a dataset folder "
-                         "must be a real folder inside the root (remove the link)")
+            raise _error(f"{folder} resolves to {real}, outside the catalog root {real_root}; refused: "
+                         "a dataset folder must be a real folder inside the root (remove the link)")
         if folder.is_symlink() or real != real_root / name:
             raise _error(f"{folder} is a symbolic link to {real}; refused: a dataset folder must be a real folder, "
                          "not a link to another one (remove the link)")
@@ -141,14 +142,16 @@ def dataset_folder(root: str | Path, name: str) -> Path:
 
 
 def _versions(folder: Path, dir_fd: int | None = None) -> list[str]:
-    """Version folders (real folders, never symlinks) in a dataset folder (or the open folder `dir_fd`), oldest first."""
+    """Version folders (real folders, never symlinks) in a dataset folder (or the open folder `dir_fd`),
+    oldest first."""
     try:
         entries = list(os.scandir(folder if dir_fd is None else dir_fd))
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as error:
         raise _error(f"cannot read {folder}: {error.strerror}") from None
-    found = [(int(m.group(1)), e.name) for e in entries if (m := _VERSION.fullmatch(e.name)) and e.is_dir(follow_symlinks=False)]
+    found = [(int(m.group(1)), e.name) for e in entries
+             if (m := _VERSION.fullmatch(e.name)) and e.is_dir(follow_symlinks=False)]
     return [v for _, v in sorted(found)]
 
 
@@ -272,14 +275,16 @@ def _check_data_files(folder: Path) -> None:
             raise _error(f"cannot read {path}: {error.strerror}") from None
         wanted = stat.S_ISDIR if entry == "data" else stat.S_ISREG
         if stat.S_ISLNK(mode) or not wanted(mode):
-            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a plain " + ("folder" if entry == "data" else "file")
+            kind = ("a symbolic link" if stat.S_ISLNK(mode)
+                    else "not a plain " + ("folder" if entry == "data" else "file"))
             raise _error(f"{path} is {kind}; refused: {fix}")
         if entry == "data":
             for current, folders, files in os.walk(path):  # os.walk lists a linked folder but never enters it
                 for part in folders + files:
                     part_mode = os.lstat(os.path.join(current, part)).st_mode
                     if not (stat.S_ISREG(part_mode) or stat.S_ISDIR(part_mode)):
-                        raise _error(f"{os.path.join(current, part)} is a symbolic link or not a plain file; refused: {fix}")
+                        raise _error(f"{os.path.join(current, part)} is a symbolic link or not a plain file; "
+                                     f"refused: {fix}")
 
 
 def _read_card_file(path: Path) -> dict[str, Any]:
@@ -361,7 +366,8 @@ def load_images(name: str, version: str | None = None, root: str | Path | None =
     folder = version_folder(name, version, root)
     _check_data_files(folder)
     if not (folder / IMAGES_FILE).is_file():
-        hint = f"; it is a table, load it with catalog.load({name!r})" if (folder / "data.parquet").is_file() or (folder / "data").is_dir() else ""
+        hint = (f"; it is a table, load it with catalog.load({name!r})"
+                if (folder / "data.parquet").is_file() or (folder / "data").is_dir() else "")
         raise _error(f"{name} {folder.name} has no {IMAGES_FILE}, so it is not an image dataset{hint}")
     from synth.images.dataset import ImageDataset
 
@@ -403,12 +409,13 @@ def _run_entry(name: str, card: dict[str, Any], version: str | None, run_id: str
 
 
 def _runs_log(root: Path, name: str) -> Path:
-    """`<root>/.runs/<name>.jsonl`, refused when it (or `.runs`) is a link: nothing is appended to or read from outside."""
+    """`<root>/.runs/<name>.jsonl`, refused when it (or `.runs`) is a link: nothing is appended to or read from
+    outside."""
     folder = Path(root) / RUNS_FOLDER
     path = folder / f"{check_name(name)}.jsonl"
     if folder.is_symlink() or path.is_symlink():
-        raise _error(f"{path if path.is_symlink() else folder} is a symbolic link; refused: the runs log must be a plain "
-                     "file inside the catalog root (remove the link)")
+        raise _error(f"{path if path.is_symlink() else folder} is a symbolic link; refused: "
+                     "the runs log must be a plain file inside the catalog root (remove the link)")
     return path
 
 
@@ -419,14 +426,15 @@ def _append_run(root: Path, name: str, entry: dict[str, Any]) -> None:
         log.write(json.dumps(entry, default=str) + "\n")
 
 
-def record_run(root: str | Path, name: str, card: dict[str, Any], version: str | None, run_id: str | None = None) -> dict[str, Any]:
+def record_run(root: str | Path, name: str, card: dict[str, Any], version: str | None,
+               run_id: str | None = None) -> dict[str, Any]:
     """Append one gate outcome (passed and published as `version`, or failed) to the dataset's runs log.
 
     `card` is the card the run built (a failed run builds it too, it is just not
     published). One short line per run, written with a single append.
     """
     check_name(name)
-    entry = _run_entry(name, card, version, run_id, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    entry = _run_entry(name, card, version, run_id, datetime.now(UTC).isoformat(timespec="seconds"))
     _append_run(Path(root), name, entry)
     return entry
 
@@ -464,7 +472,7 @@ def reconcile_runs(root: str | Path, name: str) -> list[dict[str, Any]]:
     root = Path(root)
     folder = dataset_folder(root, name)
     logged = {e.get("version") for e in runs(name, root)}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     added = []
     for version in _versions(folder):
         if version in logged:
@@ -476,7 +484,8 @@ def reconcile_runs(root: str | Path, name: str) -> list[dict[str, Any]]:
             continue  # an unreadable card is shown as such by `synth list`; nothing to log from it
         if published_at.tzinfo is None or (now - published_at).total_seconds() < RECONCILE_AFTER_S:
             continue
-        entry = {**_run_entry(name, card, version, None, published_at.isoformat(timespec="seconds")), "reconciled": True}
+        entry = {**_run_entry(name, card, version, None, published_at.isoformat(timespec="seconds")),
+                 "reconciled": True}
         _append_run(root, name, entry)
         added.append(entry)
     return added
@@ -506,7 +515,8 @@ def summary(root: str | Path | None = None, all_failed: bool = False) -> list[di
     rows = []
     root = root_folder(root)
     runs_folder = root / RUNS_FOLDER
-    logged_names = sorted(p.stem for p in runs_folder.glob("*.jsonl") if _NAME.fullmatch(p.stem)) if runs_folder.is_dir() else []
+    logged_names = (sorted(p.stem for p in runs_folder.glob("*.jsonl") if _NAME.fullmatch(p.stem))
+                    if runs_folder.is_dir() else [])
     for name in sorted(set(datasets(root)) | set(logged_names)):
         try:
             folder = dataset_folder(root, name)
@@ -537,7 +547,7 @@ def summary(root: str | Path | None = None, all_failed: bool = False) -> list[di
                     f"{folder / version / 'card.json'} is not a valid card ({type(error).__name__}: {error}); "
                     f"restore it, or delete the version folder {folder / version}")
                 try:  # placed among the others by when its folder was made
-                    made = datetime.fromtimestamp((folder / version).stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+                    made = datetime.fromtimestamp((folder / version).stat().st_mtime, UTC).isoformat(timespec="seconds")
                 except OSError:
                     made = ""
                 row.update({"_at": made, "when": "?", "generator": "?", "rows": None,
@@ -784,7 +794,8 @@ _UMASK_LOCK = threading.Lock()
 
 
 def _apply_umask(folder: Path, mask: int) -> None:
-    """Give `folder` and everything in it the modes mkdir/open would under `mask` (mkdtemp and mkstemp give 0700/0600)."""
+    """Give `folder` and everything in it the modes mkdir/open would under `mask` (mkdtemp and mkstemp give
+    0700/0600)."""
     for current, _, files in os.walk(folder):  # does not follow symlinked folders
         os.chmod(current, 0o777 & ~mask)
         for file_name in files:
@@ -838,7 +849,8 @@ def publish(
             (staging / "validation" / f"{file_name}.json").write_text(json.dumps(document, indent=2, default=str))
         for relative, source in (attachments or {}).items():
             destination = staging / relative
-            if destination.resolve().parent != staging.resolve() and staging.resolve() not in destination.resolve().parents:
+            if (destination.resolve().parent != staging.resolve()
+                    and staging.resolve() not in destination.resolve().parents):
                 raise ValueError(f"attachment {relative!r} would land outside the version folder")
             destination.parent.mkdir(parents=True, exist_ok=True)
             if Path(source).is_dir():
@@ -846,7 +858,8 @@ def publish(
             else:
                 shutil.copy2(source, destination)
         _apply_umask(staging, _umask())  # readable by whoever the umask allows, as a plain mkdir would be
-        model_files = sorted(p.relative_to(staging / "model").as_posix() for p in (staging / "model").rglob("*") if p.is_file())
+        model_files = sorted(p.relative_to(staging / "model").as_posix()
+                             for p in (staging / "model").rglob("*") if p.is_file())
 
         # 2. claim the next version number by renaming; a concurrent publisher
         #    that took it first makes the rename fail, and we take the next one
@@ -906,7 +919,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _write_card(folder: Path, card: dict[str, Any]) -> None:
-    card = {**card, "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    card = {**card, "published_at": datetime.now(UTC).isoformat(timespec="seconds")}
     (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
     (folder / "card.md").write_text(render_card(card))
 
@@ -926,7 +939,8 @@ _AUTOLINK_BREAK = {"://": "&#58;//", "@": "&#64;"}
 
 
 def _md(value: Any) -> str:
-    """`value` as inline markdown text that renders as exactly that text: no HTML, no link (bare URLs included), one line.
+    """`value` as inline markdown text that renders as exactly that text: no HTML, no link (bare URLs included),
+    one line.
 
     Lists and dicts keep their brackets, with each item escaped; control
     characters (which could drive a terminal that prints card.md) become U+FFFD.
@@ -977,8 +991,8 @@ def render_card(card: dict[str, Any]) -> str:
     """
     src, gen, split, out = card["source"], card["generator"], card["split"], card["output"]
     gate = card["gate"]
-    partitions = (f" ({out['partitions']} Parquet partitions, every row schema-checked; the other checks scored a random "
-                  f"{out['gate_sample_rows']:,} rows)" if out.get("partitions") else "")
+    partitions = (f" ({out['partitions']} Parquet partitions, every row schema-checked; the other checks scored "
+                  f"a random {out['gate_sample_rows']:,} rows)" if out.get("partitions") else "")
     files = card.get("model_files")
     saved = f"as {' + '.join(_code(f) for f in files)} " if files else ""
     lines = [
@@ -986,7 +1000,8 @@ def render_card(card: dict[str, Any]) -> str:
         "",
         *[_md(line) for line in str(card.get("description") or "").splitlines()],
         "",
-        f"Published {_md(card['published_at'])}. Synthetic rows: **{out['rows']:,}** in {_code(out.get('file', 'data.parquet'))}"
+        f"Published {_md(card['published_at'])}. Synthetic rows: **{out['rows']:,}** in "
+        f"{_code(out.get('file', 'data.parquet'))}"
         f"{partitions}. Gate: **{'passed' if gate['passed'] else 'FAILED'}** ({len(gate['checks'])} checks).",
         "",
         *([f"Evidence: {_link('report.html', card['report'])} (checks and plots, self-contained; each GX suite's "
@@ -994,8 +1009,8 @@ def render_card(card: dict[str, Any]) -> str:
         "## Source",
         f"- file: {_code(src['path'])} ({_md(src['format'])}), sha256 {_code(src['sha256'])}",
         f"- {src['rows']:,} rows × {len(src['columns'])} columns; target column: {_md(card.get('target') or 'none')}",
-        f"- split (seed {_md(split['seed'])}): {split['train_rows']:,} training rows, {split['holdout_rows']:,} holdout rows "
-        "never seen by the generator",
+        f"- split (seed {_md(split['seed'])}): {split['train_rows']:,} training rows, "
+        f"{split['holdout_rows']:,} holdout rows never seen by the generator",
         "",
         "## Generator",
         f"- kind: {_code(gen['kind'])} on {_code(gen['device'])}, seed {_md(gen['seed'])}",

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import sys
 
+# The exit codes are re-exported: callers of `main()` compare its result with `synth.cli.EXIT_*`.
 from synth.commands import COMMANDS, EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_INTERNAL, EXIT_OK  # noqa: F401
 
 

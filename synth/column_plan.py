@@ -11,7 +11,8 @@ same way for every generator kind:
   common character-class pattern of the real ones (`7590-VHVEG` → four digits, a dash, five capitals; a run
   that is the same in every code, such as a `CUST` prefix, stays as it is), filled by a seeded bijection of the
   row number, so row i's key does not depend on how the output is chunked and no two rows share one (past the
-  pattern's capacity, the row's multiple of it is written in front of the first varying run). The gate leaves these columns out (a fresh key is never a copy, and would hide one).
+  pattern's capacity, the row's multiple of it is written in front of the first varying run). The gate leaves
+  these columns out (a fresh key is never a copy, and would hide one).
 - discrete (integer values, at most `DISCRETE_MAX_VALUES` distinct: codes, counts, ratings, a 0/1 target):
   learned as categories, so every value comes back exactly and rare ones are not smeared into their
   neighbours or lost; a condition on such a column names a value, as for any category.
@@ -23,8 +24,9 @@ same way for every generator kind:
 
 Generators that fit an exact marginal per column (the Gaussian copula) keep integer codes as numbers, in order,
 snapped back to the nearest real value (`discrete="nearest"`; a two-valued column such as a 0/1 target is a
-category all the same, so it can be conditioned on), and take no tail transform (`transforms=False`); differentially private generators take none, because every rule here reads
-the training rows outside the privacy budget.
+category all the same, so it can be conditioned on), and take no tail transform (`transforms=False`);
+differentially private generators take none, because every rule here reads the training rows outside the
+privacy budget.
 
 The plan is plain JSON (`to_config` / `from_config`): numbers, category values and short patterns, no rows.
 """
@@ -40,7 +42,6 @@ import numpy as np
 import pandas as pd
 
 from synth.errors import GeneratorInputError, ModelError
-from synth.profile import DISCRETE_MAX_VALUES  # the profile's "discrete" kind: integer codes, counts
 
 #: Knots of a quantile transform, at most.
 QUANTILE_KNOTS = 1000
@@ -212,8 +213,9 @@ class ColumnPlan:
         except TypeError as err:
             raise ModelError(f"{where}: column_plan is damaged ({err}); re-train the model") from None
         for r in rules:
-            if r.kind not in ("identifier", "discrete", "continuous", "keep") or \
-                    (r.kind == "discrete" and (not r.values or r.transform not in ("category", "nearest"))) or (r.transform == "quantile" and len(r.knots) < 2):
+            if (r.kind not in ("identifier", "discrete", "continuous", "keep")
+                    or (r.kind == "discrete" and (not r.values or r.transform not in ("category", "nearest")))
+                    or (r.transform == "quantile" and len(r.knots) < 2)):
                 raise ModelError(f"{where}: column_plan entry for {r.name!r} is damaged; re-train the model")
         return cls(rules)
 

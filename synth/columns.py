@@ -113,7 +113,8 @@ def categorical_dtype(series: pd.Series) -> str:
 
 
 def restore_categories(values: pd.Series, dtype: str, declared: list | None = None) -> pd.Series:
-    """Decoded category values (object, None = missing) → a column of `dtype`; `declared`: a category dtype's categories."""
+    """Decoded category values (object, None = missing) → a column of `dtype`; `declared`: a category dtype's
+    categories."""
     if dtype == "bool":  # a numpy bool column had no missing values; a generated one can have them only by a bug
         return values.astype("boolean") if values.isna().any() else values.astype(bool)
     if dtype == "category":

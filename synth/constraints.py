@@ -129,7 +129,8 @@ def parse(raw: str | dict[str, Any]) -> Constraint:
     if m := _BETWEEN.match(text):
         low, high = _literal(m["low"], text), _literal(m["high"], text)
         if low is None or high is None:
-            raise ValueError(f"constraint {_cut(text)}: between needs two numbers or dates, e.g. 'age between 17 and 90'")
+            raise ValueError(f"constraint {_cut(text)}: between needs two numbers or dates, "
+                             "e.g. 'age between 17 and 90'")
         if _as_float(low) > _as_float(high):
             raise ValueError(f"constraint {_cut(text)}: the low bound is above the high one")
         column = _unquote(m["column"])
@@ -152,7 +153,8 @@ def parse(raw: str | dict[str, Any]) -> Constraint:
 
 def _fixed(columns: list[str], text: str) -> Constraint:
     if len(columns) < 2 or any(not c for c in columns):
-        raise ValueError(f"constraint {_cut(text)}: a fixed combination needs two or more column names, comma-separated")
+        raise ValueError(f"constraint {_cut(text)}: a fixed combination needs two or more column names, "
+                         "comma-separated")
     if len(set(columns)) != len(columns):
         raise ValueError(f"constraint {_cut(text)} names a column twice")
     return Constraint("fixed", text, columns=columns)
@@ -244,8 +246,8 @@ class ConstraintSet:
                                 "gives the combined column; rename that column")
             for column in rule.used if rule.kind != "compare" else []:
                 if column in claimed:
-                    raise SpecError(f"{label}: column {column!r} is already used by {claimed[column]!r}; a column can be "
-                                    "in one fixed combination or derived rule only")
+                    raise SpecError(f"{label}: column {column!r} is already used by {claimed[column]!r}; "
+                                    "a column can be in one fixed combination or derived rule only")
                 claimed[column] = rule.text
             _check_types(rule, table, label)
             broken = self._broken_by_real_rows(rule, table)
@@ -343,7 +345,8 @@ class ConstraintSet:
 
     def _combination_for(self, rule: Constraint, asked: dict[str, Any]) -> str:
         matches = [label for label in rule.combinations
-                   if all(_same(v, asked[c]) for c, v in zip(rule.columns, json.loads(label), strict=True) if c in asked)]
+                   if all(_same(v, asked[c])
+                          for c, v in zip(rule.columns, json.loads(label), strict=True) if c in asked)]
         if len(matches) == 1:
             return matches[0]
         what = _shown_conditions(asked)

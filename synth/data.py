@@ -82,15 +82,17 @@ def _read_parquet(path: Path, source: SourceSpec) -> pd.DataFrame:
     for name in source.columns or names:
         kind = schema.field(name).type
         if pa.types.is_nested(kind):
-            raise DataError(f"{path}: column {cut(name)!r} is a nested Parquet column ({cut(kind, 60)}); a table generator "
-                            "needs one plain value per cell: flatten it into columns, or leave it out of source.columns")
+            raise DataError(f"{path}: column {cut(name)!r} is a nested Parquet column ({cut(kind, 60)}); "
+                            "a table generator needs one plain value per cell: flatten it into columns, "
+                            "or leave it out of source.columns")
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
             raise DataError(f"{path}: column {cut(name)!r} holds raw bytes ({kind}); decode it to text or numbers, "
                             "or leave it out of source.columns")
     try:
         table = pd.read_parquet(path, columns=source.columns or None)
     except Exception as err:  # a truncated or corrupt file may only fail here, when the pages are read
-        raise DataError(f"{path}: cannot read as Parquet ({cut(err, 200)}); the file may be truncated or corrupt") from None
+        raise DataError(f"{path}: cannot read as Parquet ({cut(err, 200)}); "
+                        "the file may be truncated or corrupt") from None
     return table
 
 
@@ -130,7 +132,8 @@ def _read_csv(path: Path, source: SourceSpec) -> pd.DataFrame:
         # A header row is present and names are also given that are not all in it: rename, but only
         # if the counts agree, so a wrong list fails instead of shifting columns.
         if len(source.columns) != table.shape[1]:
-            raise DataError(f"{path}: source.columns lists {len(source.columns)} names but the file has {table.shape[1]} columns")
+            raise DataError(f"{path}: source.columns lists {len(source.columns)} names "
+                            f"but the file has {table.shape[1]} columns")
         table.columns = source.columns
     return table
 
@@ -170,8 +173,8 @@ def _check_csv_structure(path: Path, source: SourceSpec) -> tuple[list[str] | No
                         data_lines += 1
                         continue
                     raise DataError(f"{path}: the header ends in a trailing separator (an empty column {width}) but "
-                                    f"line {line} {_trailing_problem(fields, width)}; end every line with the separator, "
-                                    "or remove it from the header")
+                                    f"line {line} {_trailing_problem(fields, width)}; "
+                                    "end every line with the separator, or remove it from the header")
                 if len(fields) == width or (len(fields) == width + 1 and not fields[-1].strip()):
                     data_lines += 1
                     continue
@@ -180,10 +183,13 @@ def _check_csv_structure(path: Path, source: SourceSpec) -> tuple[list[str] | No
                                     f"per line (separator {source.sep!r}); fix source.columns or source.sep")
                 against = "the header has" if header is not None else "source.columns lists"
                 raise DataError(f"{path}: line {line} has {_count(len(fields), 'field')} but {against} {width} "
-                                f"(separator {source.sep!r}); fix that line (quote a field that contains the separator)")
+                                f"(separator {source.sep!r}); "
+                                "fix that line (quote a field that contains the separator)")
     except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} on line {_first_undecodable_line(path)}); "
-                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), or set source.format: parquet if it is Parquet") from None
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+                        f"on line {_first_undecodable_line(path)}); "
+                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), "
+                        "or set source.format: parquet if it is Parquet") from None
     except csv.Error as err:
         raise DataError(f"{path}: cannot read line {line + 1} as CSV ({cut(err, 100)}); fix that line, "
                         "or set source.format: parquet if it is Parquet") from None
@@ -296,7 +302,7 @@ def _unusable(column: pd.Series) -> Problem | None:
         return None, "complex numbers", _COMPLEX
     if pd.api.types.is_float_dtype(dtype):
         return _first_out_of_range(column.to_numpy(dtype="float64", na_value=np.nan))
-    if dtype != object:
+    if dtype != np.dtype(object):  # numpy object columns only: extension dtypes (string, category) have kind "O" too
         return None  # integers, booleans, datetimes, nullable text: always usable
     kind = pd.api.types.infer_dtype(column, skipna=True)
     if kind == "string":  # text; if every value is a number, the numbers must be usable too

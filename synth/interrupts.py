@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 #: The exit code for each signal: 128 + its number, as a shell reports it.
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}

@@ -13,10 +13,10 @@ Every rule is stated next to its threshold below and decided from the values alo
 - identifier: text whose values mostly hold no space, unique per row (at least `ID_MIN_ROWS` values); integers
   unique per row that also grow with the row position, fill their range densely (span at most `ID_DENSE_RANGE`
   times their count: row numbers, shuffled or not) or are all `ID_FIXED_WIDTH`+ digits wide (a quantity that
-  happens to be unique in a small table is none of these); or near-unique: text with more than `MAX_CATEGORIES` distinct values making up at
-  least `ID_NEAR_UNIQUE` of its values, or integers with that share distinct that grow with the row position
-  (rank correlation at least `ID_ORDER_CORRELATION`: numbers handed out over time, such as patient numbers,
-  where a quantity is unrelated to the row order).
+  happens to be unique in a small table is none of these); or near-unique: text with more than `MAX_CATEGORIES`
+  distinct values making up at least `ID_NEAR_UNIQUE` of its values, or integers with that share distinct that
+  grow with the row position (rank correlation at least `ID_ORDER_CORRELATION`: numbers handed out over time,
+  such as patient numbers, where a quantity is unrelated to the row order).
 - free text: the same unique or near-unique text, when most values contain spaces.
 - dates stored as text (ISO-like `2020-01-31`, `31/01/2020 10:00`): categorical when few, else left out.
 - discrete: integer-valued numbers with at most `DISCRETE_MAX_VALUES` distinct values (codes, counts).
@@ -170,11 +170,13 @@ def read_head(path: Path) -> str:
             raw = handles.handle.read(SNIFF_BYTES + 1)
     except (OSError, EOFError, ValueError) as err:  # gzip/zip: truncated or not what the name says
         raise DataError(f"{path}: cannot read it ({' '.join(str(err).split())[:200]}); the file may be truncated "
-                        "or not what its name says (synth init reads CSV, optionally .gz/.bz2/.zip/.xz, or Parquet)") from None
+                        "or not what its name says "
+                        "(synth init reads CSV, optionally .gz/.bz2/.zip/.xz, or Parquet)") from None
     if not raw:
         raise DataError(f"{path}: the file is empty; give a CSV or Parquet table with data")
     if b"\x00" in raw:
-        raise DataError(f"{path}: a binary file, not CSV text (it holds NUL bytes); give a CSV (UTF-8 text) or a Parquet file")
+        raise DataError(f"{path}: a binary file, not CSV text (it holds NUL bytes); "
+                        "give a CSV (UTF-8 text) or a Parquet file")
     if len(raw) > SNIFF_BYTES:
         raw = raw[:SNIFF_BYTES]
         cut = raw.rfind(b"\n")
@@ -246,9 +248,9 @@ def sniff_csv(path: Path, text: str | None = None) -> CsvLayout:
             found = other
             break
     if found is None:
-        raise DataError(f"{path}: found one column only (tried separators {', '.join(repr(s) for s in SEPARATORS)} on the "
-                        "first lines); synth needs a table of at least two columns: check the file is a CSV with a "
-                        "separator between fields")
+        raise DataError(f"{path}: found one column only (tried separators {', '.join(repr(s) for s in SEPARATORS)} "
+                        "on the first lines); synth needs a table of at least two columns: check the file is a CSV "
+                        "with a separator between fields")
     sep, rows, ends, width, share = found
     lead = 0  # a title line or two before the table (adult.test's "|1x3 Cross validator"): skipped
     while lead < min(MAX_LEAD_LINES, len(rows) - 2) and len(rows[lead]) != width and len(rows[lead + 1]) == width:
@@ -272,7 +274,8 @@ def _header_votes(rows: list[list[str]], width: int) -> tuple[bool, str]:
         return False, "the first line has a different number of fields"
     if not rest:
         names_like = all(f.strip() and not _is_number(f) for f in first)
-        return names_like, "only one line; " + ("its fields are names, not numbers" if names_like else "it holds numbers")
+        return names_like, ("only one line; "
+                            + ("its fields are names, not numbers" if names_like else "it holds numbers"))
     header_votes, data_votes = [], []
     for j in range(width):
         head = first[j].strip()
@@ -423,7 +426,8 @@ def _profile_text(base: dict[str, Any], lead: str, counts: pd.Series) -> ColumnP
     base = {**base, "distinct": distinct}
     if dates >= 0.95 and distinct > MAX_CATEGORIES:
         return ColumnProfile(**base, kind="date_text", keep=False,
-                             evidence=_join(lead, f"dates written as text, {_count(distinct, 'distinct value')}{sampled}"),
+                             evidence=_join(lead, "dates written as text, "
+                                                  f"{_count(distinct, 'distinct value')}{sampled}"),
                              action="left out: the CSV reader keeps dates as text and the generators would learn them "
                                     "as categories; to keep it, convert the file to Parquet with a datetime column")
     if dates >= 0.95:
@@ -474,8 +478,8 @@ def _profile_numeric(base: dict[str, Any], lead: str, column: pd.Series, present
         order = _order_correlation(column)
         if order >= ID_ORDER_CORRELATION:
             return ColumnProfile(**base, kind="identifier",
-                                 evidence=_join(lead, f"integers, {distinct / n:.0%} of the values distinct, growing with "
-                                                      f"the row position (rank correlation {order:.2f})"),
+                                 evidence=_join(lead, f"integers, {distinct / n:.0%} of the values distinct, growing "
+                                                      f"with the row position (rank correlation {order:.2f})"),
                                  action=ID_ACTION)
     nulls = f", {_count(base['missing'], 'missing value')}" if base["missing"] else ""
     if integral and distinct <= DISCRETE_MAX_VALUES:
@@ -647,7 +651,8 @@ def suggest_target(profiles: list[ColumnProfile]) -> tuple[str | None, str]:
                   f"(2 to {MAX_TARGET_CLASSES} classes); pass --target to choose one")
 
 
-def pandas_na_words(path: Path, layout: CsvLayout, names: list[str] | None, columns: list[str]) -> dict[str, dict[str, int]]:
+def pandas_na_words(path: Path, layout: CsvLayout, names: list[str] | None,
+                    columns: list[str]) -> dict[str, dict[str, int]]:
     """For text `columns` of a CSV: the words that pandas' reader turned into missing values by default
     (`PANDAS_NA` other than the empty field), column → {word: rows}. In a text column such a word may be a real
     value (a lab test "None" = not measured) that the spec cannot keep yet: there is no keep_default_na key.

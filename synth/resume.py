@@ -91,8 +91,9 @@ def _real_folder(root: Path, parts: list[str]) -> Path:
             raise CatalogError(f"{root}: {part!r} cannot name a checkpoint folder; fix the spec's name")
         path = path / part
         if path.is_symlink():
-            raise CatalogError(f"{path}: a symbolic link in the catalog's checkpoint area; checkpoints are kept only in "
-                               f"real folders inside the catalog root; remove the link (and {path.name} if it is stale)")
+            raise CatalogError(f"{path}: a symbolic link in the catalog's checkpoint area; "
+                               "checkpoints are kept only in real folders inside the catalog root; "
+                               f"remove the link (and {path.name} if it is stale)")
         if path.exists() and not path.is_dir():
             raise CatalogError(f"{path}: not a folder, but the catalog keeps training checkpoints there; move it away")
     return path
@@ -110,13 +111,15 @@ def _spec_key(spec) -> str:
 def not_resumable(spec) -> str | None:
     """Why `spec`'s training cannot be checkpointed and resumed, or None when it can."""
     if spec.generator.kind == "gaussian_copula":
-        return "generator.kind gaussian_copula fits in one pass in seconds, so there is nothing to resume; run without --resume"
+        return ("generator.kind gaussian_copula fits in one pass in seconds, so there is nothing to resume; "
+                "run without --resume")
     if spec.privacy is not None:
         return ("privacy: a differentially private training is not resumed: its accountant's history and its "
                 "Poisson-sampling and noise generators are not checkpointed, so a resumed run could not prove its ε; "
                 "run without --resume to train again within the full budget")
     if spec.checkpoint is None:
-        return "checkpoint: null turns checkpoints off, so there is nothing to resume; remove it and run without --resume"
+        return ("checkpoint: null turns checkpoints off, so there is nothing to resume; "
+                "remove it and run without --resume")
     return None
 
 
@@ -204,13 +207,15 @@ def check_resume(spec, loaded, origin: str, device: str) -> str:
         found = _newest_other(checkpoint_folder(spec))
     if found is None:
         raise SpecError(f"{origin}: --resume: no checkpoint of an interrupted run of {spec.name!r} in "
-                        f"{checkpoint_folder(spec)} (a finished run removes its checkpoints); run without --resume to start fresh")
+                        f"{checkpoint_folder(spec)} (a finished run removes its checkpoints); "
+                        "run without --resume to start fresh")
     state = read_state(found)
     try:
         check_fingerprint(state, now, found)
     except SpecError as error:
         raise SpecError(f"{origin}: {error}") from None
-    return f"resuming {spec.name} after epoch {state['epoch']} of {state['epochs']} (checkpoint saved {state['saved_at']})"
+    return (f"resuming {spec.name} after epoch {state['epoch']} of {state['epochs']} "
+            f"(checkpoint saved {state['saved_at']})")
 
 
 def _newest_other(name_folder: Path) -> Path | None:

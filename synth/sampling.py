@@ -20,8 +20,9 @@ import errno
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from synth.errors import SynthError
 
@@ -64,7 +65,8 @@ def publish_file(tmp: Path, path: Path, *, overwrite: bool) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise SynthError(f"{path}: already exists (another writer finished first?); pass --force to replace it") from None
+        raise SynthError(f"{path}: already exists (another writer finished first?); "
+                         "pass --force to replace it") from None
     except OSError as err:
         if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise

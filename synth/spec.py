@@ -8,20 +8,32 @@ model is the Prefect flow's parameter type. Any value can be overridden with
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from synth.errors import SpecError
 from synth.models.configs import (
-    CONFIGS, IMAGE_KINDS, SPEC_KINDS, ConvVAEConfig, CTGANConfig, DCGANConfig, DDPMConfig, GaussianCopulaConfig, TVAEConfig,
+    CONFIGS,
+    IMAGE_KINDS,
+    SPEC_KINDS,
+    ConvVAEConfig,
+    CTGANConfig,
+    DCGANConfig,
+    DDPMConfig,
+    GaussianCopulaConfig,
+    TVAEConfig,
 )
 
 #: A spec file is at most this many bytes (a real one is a few kB): bigger is the wrong file or an attack.
@@ -192,7 +204,7 @@ class SourceSpec(_Strict):
     recode: dict[str, dict[str | int | float | bool, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _columns_when_headerless(self) -> "SourceSpec":
+    def _columns_when_headerless(self) -> SourceSpec:
         if not self.header and not self.columns:
             raise ValueError("header is false, so 'columns' must list the column names")
         problems = []
@@ -249,10 +261,11 @@ class ImageSourceSpec(_Strict):
     max_images: int | None = Field(default=None, ge=10)
 
     @model_validator(mode="after")
-    def _paths_for_format(self) -> "ImageSourceSpec":
+    def _paths_for_format(self) -> ImageSourceSpec:
         problems = []
         if self.format == "sklearn_digits":
-            given = [k for k in ("path", "labels_path", "test_path", "test_labels_path") if getattr(self, k) is not None]
+            given = [k for k in ("path", "labels_path", "test_path", "test_labels_path")
+                     if getattr(self, k) is not None]
             if given:
                 problems.append(f"format sklearn_digits reads scikit-learn's bundled digits; remove {given}")
         elif self.path is None:
@@ -263,7 +276,8 @@ class ImageSourceSpec(_Strict):
             if (self.test_path is None) != (self.test_labels_path is None):
                 problems.append("format idx: give both test_path and test_labels_path, or neither")
         elif self.format != "sklearn_digits" and (self.labels_path or self.test_labels_path):
-            problems.append(f"labels_path/test_labels_path are for format idx; format {self.format} keeps labels with the images")
+            problems.append("labels_path/test_labels_path are for format idx; "
+                            f"format {self.format} keeps labels with the images")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -274,7 +288,8 @@ class ImageSourceSpec(_Strict):
 CTGANSpec, TVAESpec, GaussianCopulaSpec = CTGANConfig, TVAEConfig, GaussianCopulaConfig
 DDPMSpec, DCGANSpec, ConvVAESpec = DDPMConfig, DCGANConfig, ConvVAEConfig
 #: `generator.kind` picks the model; the other keys are its hyperparameters.
-GeneratorSpec = Annotated[Union[tuple(CONFIGS[kind] for kind in SPEC_KINDS)], Field(discriminator="kind")]
+#: `Union[...]` rather than `X | Y`: the union is built from a tuple known only at run time (UP007 cannot apply).
+GeneratorSpec = Annotated[Union[tuple(CONFIGS[kind] for kind in SPEC_KINDS)], Field(discriminator="kind")]  # noqa: UP007
 GENERATOR_KINDS = SPEC_KINDS
 #: Kinds that train on images (an image `source.format`); the others train on tables.
 IMAGE_GENERATOR_KINDS = IMAGE_KINDS
@@ -301,7 +316,7 @@ def pd_is_numeric(series: Any) -> bool:
 
 #: One rule of `constraints:` (see synth.constraints): "age >= 17", "a == 0 or b == 0", "x between 1 and 9",
 #: "fixed combinations of a, b" (or {fixed: [a, b]}), "total = a + b".
-ConstraintText = Annotated[Union[str, dict[str, list[str]]], AfterValidator(_check_constraint)]
+ConstraintText = Annotated[str | dict[str, list[str]], AfterValidator(_check_constraint)]
 
 
 #: Default `max_frechet_distance` of the image gate, in standardised judge-feature units.
@@ -404,7 +419,7 @@ class PrivacySpec(_Strict):
     categories: dict[str, list[Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _bounds_and_lists(self) -> "PrivacySpec":
+    def _bounds_and_lists(self) -> PrivacySpec:
         problems = []
         for column, (low, high) in self.bounds.items():
             if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not low < high:
@@ -441,7 +456,7 @@ class ScheduleSpec(_Strict):
     timezone: str = "UTC"
 
     @model_validator(mode="after")
-    def _one_of(self) -> "ScheduleSpec":
+    def _one_of(self) -> ScheduleSpec:
         if (self.cron is None) == (self.interval is None):
             raise ValueError("give exactly one of cron (e.g. '0 2 * * *') or interval (seconds)")
         if self.cron is not None and len(self.cron.split()) not in (5, 6):
@@ -451,7 +466,8 @@ class ScheduleSpec(_Strict):
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {echo(self.timezone)} is not an IANA name such as 'UTC' or 'Europe/Amsterdam'") from None
+            raise ValueError(f"timezone {echo(self.timezone)} is not an IANA name "
+                             "such as 'UTC' or 'Europe/Amsterdam'") from None
         return self
 
 
@@ -504,8 +520,9 @@ class PipelineSpec(_Strict):
     checkpoint: CheckpointSpec | None = Field(default_factory=CheckpointSpec)
 
     @model_validator(mode="after")
-    def _privacy_has_a_private_generator(self) -> "PipelineSpec":
-        """Only generators with an honest private version may train under `privacy:`; keys it would ignore are refused."""
+    def _privacy_has_a_private_generator(self) -> PipelineSpec:
+        """Only generators with an honest private version may train under `privacy:`; keys it would ignore are
+        refused."""
         if self.privacy is None:
             return self
         from synth.privacy import NOT_USED_UNDER_PRIVACY, PRIVATE_KINDS
@@ -514,11 +531,12 @@ class PipelineSpec(_Strict):
         if kind == "gaussian_copula":
             raise ValueError(
                 "privacy: generator.kind gaussian_copula has no private version (it stores every numeric column's "
-                "empirical quantiles and the correlations of the raw rows); use kind ctgan (DP-CTGAN) or tvae (DP-TVAE), "
-                "or remove the privacy block"
+                "empirical quantiles and the correlations of the raw rows); "
+                "use kind ctgan (DP-CTGAN) or tvae (DP-TVAE), or remove the privacy block"
             )
         if kind not in PRIVATE_KINDS:
-            raise ValueError(f"privacy: generator.kind {kind!r} has no private version; use kind ctgan or tvae, or remove the privacy block")
+            raise ValueError(f"privacy: generator.kind {kind!r} has no private version; "
+                             "use kind ctgan or tvae, or remove the privacy block")
         problems = []
         fields = type(self.generator).model_fields
         for key in sorted(set(fields) & set(NOT_USED_UNDER_PRIVACY)):
@@ -533,7 +551,7 @@ class PipelineSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _partitions_without_conditions(self) -> "PipelineSpec":
+    def _partitions_without_conditions(self) -> PipelineSpec:
         if self.partition_rows and self.conditions:
             raise ValueError("conditions cannot be combined with partition_rows yet; drop one of them")
         return self
@@ -546,7 +564,8 @@ class PipelineSpec(_Strict):
         if fmt in IMAGE_FORMATS:
             return ImageSourceSpec.model_validate(value)
         if fmt is not None and fmt not in ("csv", "parquet"):
-            raise ValueError(f"format {echo(fmt)} is not known; tables: csv, parquet; images: {', '.join(IMAGE_FORMATS)}")
+            raise ValueError(f"format {echo(fmt)} is not known; "
+                             f"tables: csv, parquet; images: {', '.join(IMAGE_FORMATS)}")
         return SourceSpec.model_validate(value)
 
     @field_validator("validation", mode="wrap")
@@ -561,7 +580,7 @@ class PipelineSpec(_Strict):
         return model.model_validate(value)
 
     @model_validator(mode="after")
-    def _image_generators_on_images(self) -> "PipelineSpec":
+    def _image_generators_on_images(self) -> PipelineSpec:
         kind = self.generator.kind
         if self.is_image != (kind in IMAGE_GENERATOR_KINDS):
             if self.is_image:
@@ -608,7 +627,8 @@ class PipelineSpec(_Strict):
         n_rows = len(table)
         if not enough_rows(n_rows, self.holdout_fraction):
             self._raise(origin, [
-                f"the table has {n_rows} row{'s' if n_rows != 1 else ''}; with holdout_fraction {self.holdout_fraction:g} "
+                f"the table has {n_rows} row{'s' if n_rows != 1 else ''}; "
+                f"with holdout_fraction {self.holdout_fraction:g} "
                 f"it needs at least {minimum_rows(self.holdout_fraction)} (one holdout row, two training rows); "
                 "use a larger table or change holdout_fraction"
             ])
@@ -648,8 +668,9 @@ class PipelineSpec(_Strict):
             if column.isna().all():
                 problems.append(f"column {echo(name)} is empty (every value is missing); {drop}")
             elif column.iloc[train_rows].isna().all():
-                problems.append(f"column {echo(name)} is missing in every training row (its {int(column.notna().sum())} "
-                                f"value(s) fell into the holdout); {drop}, or fill it")
+                problems.append(f"column {echo(name)} is missing in every training row "
+                                f"(its {int(column.notna().sum())} value(s) fell into the holdout); "
+                                f"{drop}, or fill it")
         return problems
 
     def _constraint_problems(self, table: Any, train_rows: Any) -> list[str]:
@@ -698,18 +719,21 @@ class PipelineSpec(_Strict):
                 seen = series.dropna().unique()
                 if not _occurs(value, seen):
                     examples = [cut(v, 30) for v in sorted(map(str, seen))[:10]]
-                    problems.append(f"{key}: {echo(value)} never occurs in column {echo(column)}; values include {examples}")
+                    problems.append(f"{key}: {echo(value)} never occurs in column {echo(column)}; "
+                                    f"values include {examples}")
                     continue
                 training = series.iloc[train_rows]
                 if not _occurs(value, training.dropna().unique()):
-                    problems.append(f"{key}: {echo(value)} occurs only in holdout rows, which the generator never sees; "
-                                    "condition on a value of the training rows (or change seed / holdout_fraction)")
+                    problems.append(f"{key}: {echo(value)} occurs only in holdout rows, which the generator "
+                                    "never sees; condition on a value of the training rows "
+                                    "(or change seed / holdout_fraction)")
                     continue
                 keep = getattr(self.generator, "max_categories", None)
                 if self.privacy is None and keep is not None and _pooled_away(training, value, keep):
-                    problems.append(f"{key}: {echo(value)} is not among the {keep} most frequent values of {echo(column)} "
-                                    f"that the generator keeps (generator.max_categories={keep}), so it cannot be "
-                                    "fixed; raise generator.max_categories or condition on a more frequent value")
+                    problems.append(f"{key}: {echo(value)} is not among the {keep} most frequent values "
+                                    f"of {echo(column)} that the generator keeps (generator.max_categories={keep}), "
+                                    "so it cannot be fixed; raise generator.max_categories or condition on a more "
+                                    "frequent value")
         return problems
 
     def _discrete(self, training: Any) -> bool:
@@ -729,8 +753,8 @@ class PipelineSpec(_Strict):
         if batch_size is not None and self.privacy is not None:
             if 2 * batch_size > n_train:  # Poisson sampling: batch_size at most half the (noisy) row count
                 problems.append(f"generator.batch_size={batch_size} is too large for {n_train} training rows under "
-                                f"privacy (DP-SGD samples batches of about batch_size rows at random and needs batch_size "
-                                f"at most half the rows); lower it to at most {max(n_train // 2, 2)}")
+                                "privacy (DP-SGD samples batches of about batch_size rows at random and needs "
+                                f"batch_size at most half the rows); lower it to at most {max(n_train // 2, 2)}")
         elif batch_size is not None and batch_size > n_train:
             pac = getattr(self.generator, "pac", 1)
             largest = n_train - n_train % pac
@@ -762,7 +786,8 @@ def _pooled_away(training: Any, value: Any, keep: int) -> bool:
     ranked = [k for k, _ in order]
     missing = next((i for i, k in enumerate(ranked) if k is None or k != k), None)  # NaN != NaN
     slots = keep - 1 if missing is not None and missing >= keep else keep
-    position = next(i for i, k in enumerate(ranked) if not (k is None or k != k) and (k == value or str(k) == str(value)))
+    position = next(i for i, k in enumerate(ranked)
+                    if not (k is None or k != k) and (k == value or str(k) == str(value)))
     return position >= slots
 
 
@@ -804,7 +829,8 @@ def _describe(errors: list[dict[str, Any]], origin: str) -> str:
     problems = []
     for err in errors:
         # pydantic puts the union's tag in the path (generator.ctgan.epochs); users wrote generator.epochs
-        loc = [p for i, p in enumerate(err["loc"]) if not (i and err["loc"][i - 1] == "generator" and p in GENERATOR_KINDS)]
+        loc = [p for i, p in enumerate(err["loc"])
+               if not (i and err["loc"][i - 1] == "generator" and p in GENERATOR_KINDS)]
         where = cut(".".join(str(p) for p in loc), 2 * ECHO_CHARS) or "(top level)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see README 'Pipeline spec')"
@@ -858,7 +884,8 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> PipelineS
     except _SpecTooLarge as err:
         raise SpecError(f"{path}: the YAML is refused: {err}") from None
     except (ValueError, TypeError, OverflowError) as err:  # a constructor's complaint, e.g. a date 2020-13-45
-        raise SpecError(f"{path}: not valid YAML: a value cannot be read ({cut(err, 200)}); quote it to keep it as text") from None
+        raise SpecError(f"{path}: not valid YAML: a value cannot be read ({cut(err, 200)}); "
+                        "quote it to keep it as text") from None
     if raw is None:
         raise SpecError(f"{path}: the spec is empty; write at least name, source and generator (see pipelines/*.yaml)")
     if not isinstance(raw, dict):

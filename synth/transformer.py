@@ -83,7 +83,8 @@ def point_masses(present: np.ndarray, limit: int) -> list[float]:
         return []
     values, counts = np.unique(present, return_counts=True)
     neighbour = np.maximum(np.r_[0, counts[:-1]], np.r_[counts[1:], 0])  # the larger adjacent count
-    mass = (counts >= POINT_MASS_SHARE * len(present)) & (counts >= POINT_MASS_MIN_ROWS) & (counts >= POINT_MASS_RATIO * neighbour)
+    mass = ((counts >= POINT_MASS_SHARE * len(present)) & (counts >= POINT_MASS_MIN_ROWS)
+            & (counts >= POINT_MASS_RATIO * neighbour))
     order = np.argsort(-counts[mass], kind="stable")[:limit]
     return [float(v) for v in values[mass][order]]
 
@@ -142,7 +143,8 @@ class DataTransformer(EncodedLayout):
     def fit(self, table: pd.DataFrame, seed: int = 0) -> DataTransformer:
         if table.empty or table.shape[1] == 0:
             raise GeneratorInputError("cannot fit on an empty table: it needs at least one row and one column")
-        if isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer)) or self.max_categories < 2:
+        if (isinstance(self.max_categories, bool) or not isinstance(self.max_categories, (int, np.integer))
+                or self.max_categories < 2):
             raise GeneratorInputError(f"max_categories must be an integer of at least 2, got {self.max_categories!r}")
         rng = np.random.default_rng(seed)
         self.columns_: list[ColumnInfo] = []
@@ -301,7 +303,8 @@ class DataTransformer(EncodedLayout):
             width = sum(w for w, _ in col.spans)
             block = matrix[:, offset : offset + width]
             offset += width
-            columns[col.name] = self._decode_numeric(col, block) if col.kind == "numeric" else self._decode_categorical(col, block, rng)
+            columns[col.name] = (self._decode_numeric(col, block) if col.kind == "numeric"
+                                 else self._decode_categorical(col, block, rng))
         return pd.DataFrame(columns)
 
     @staticmethod
@@ -320,7 +323,8 @@ class DataTransformer(EncodedLayout):
         if state["has_nulls"]:
             start = 1 + k + len(masses)
             isnull = block[:, start : start + 2].argmax(axis=1) == 1
-        return restore_numeric(values, col.dtype, integer=state["integer"], resolution=state["resolution"], missing=isnull)
+        return restore_numeric(values, col.dtype, integer=state["integer"], resolution=state["resolution"],
+                               missing=isnull)
 
     @staticmethod
     def _decode_categorical(col: ColumnInfo, block: np.ndarray, rng: np.random.Generator) -> pd.Series:
@@ -333,7 +337,8 @@ class DataTransformer(EncodedLayout):
             weights = np.asarray(state["rare_frequencies"], dtype=np.float64)
             pool = np.asarray(state["rare_values"], dtype=object)
             values[rare] = pool[rng.choice(len(pool), int(rare.sum()), p=weights / weights.sum())]
-        declared = state.get("dtype_categories") or [c for c in state["categories"] + state.get("rare_values", []) if c is not None]
+        declared = state.get("dtype_categories") or [c for c in state["categories"] + state.get("rare_values", [])
+                                                     if c is not None]
         return restore_categories(pd.Series(values, dtype=object), col.dtype, declared)
 
     # -- persistence -----------------------------------------------------------
@@ -344,7 +349,8 @@ class DataTransformer(EncodedLayout):
             "weight_threshold": self.weight_threshold,
             "max_categories": self.max_categories,
             "columns": [
-                {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans], "state": c.state}
+                {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans],
+                 "state": c.state}
                 for c in self.columns_
             ],
         }

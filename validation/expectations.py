@@ -120,7 +120,20 @@ def _gx() -> SimpleNamespace:
                 },
             }
 
-    class ExpectRowsToKeepConstraint(ColumnAggregateExpectation):
+    return SimpleNamespace(
+        gx=gx,
+        ExpectRowsToKeepConstraint=_rows_expectation(ColumnAggregateExpectation),
+        gxe=gxe,
+        ProgressBarsConfig=ProgressBarsConfig,
+        ExpectColumnDtypeToBeInFamily=ExpectColumnDtypeToBeInFamily,
+        ExpectColumnValuesToBeKnown=ExpectColumnValuesToBeKnown,
+    )
+
+
+def _rows_expectation(base: type) -> type:
+    """The constraint expectation, on GX's column-aggregate base class (passed in: GX is imported lazily)."""
+
+    class ExpectRowsToKeepConstraint(base):
         """Expect every row to keep one declared constraint (`synth.constraints`: comparisons, ranges, fixed
         combinations, derived columns), judged by the same code that enforces it while sampling.
 
@@ -157,14 +170,7 @@ def _gx() -> SimpleNamespace:
                 },
             }
 
-    return SimpleNamespace(
-        gx=gx,
-        ExpectRowsToKeepConstraint=ExpectRowsToKeepConstraint,
-        gxe=gxe,
-        ProgressBarsConfig=ProgressBarsConfig,
-        ExpectColumnDtypeToBeInFamily=ExpectColumnDtypeToBeInFamily,
-        ExpectColumnValuesToBeKnown=ExpectColumnValuesToBeKnown,
-    )
+    return ExpectRowsToKeepConstraint
 
 
 #: Category sets larger than this are checked by `ExpectColumnValuesToBeKnown` (configuration holds a digest).

@@ -40,7 +40,8 @@ def parse_conditions(texts: list[str], flag: str = "--condition") -> dict[str, s
         if column in conditions:
             from synth.errors import SynthError
 
-            raise SynthError(f"{flag} {text!r}: column {column!r} is already fixed to {conditions[column]!r}; give each column once")
+            raise SynthError(f"{flag} {text!r}: column {column!r} is already fixed to {conditions[column]!r}; "
+                             "give each column once")
         conditions[column] = value
     return conditions
 

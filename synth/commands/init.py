@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from synth.commands import EXIT_OK
@@ -45,9 +45,12 @@ def register(commands) -> None:
         description="Profile DATA (separator, header, missing markers, column types, identifiers, target) and "
         "write a spec that `synth run` runs as is. Prints one line per column: what was detected and what was done.",
     )
-    init.add_argument("data", type=Path, metavar="DATA", help="the real table: CSV (optionally .gz/.bz2/.zip/.xz) or Parquet")
-    init.add_argument("--target", metavar="COL", help="the column a classifier should predict (default: suggested from the data)")
-    init.add_argument("--out", type=Path, metavar="SPEC", help="spec file to write (default: NAME.yaml in the current folder)")
+    init.add_argument("data", type=Path, metavar="DATA",
+                      help="the real table: CSV (optionally .gz/.bz2/.zip/.xz) or Parquet")
+    init.add_argument("--target", metavar="COL",
+                      help="the column a classifier should predict (default: suggested from the data)")
+    init.add_argument("--out", type=Path, metavar="SPEC",
+                      help="spec file to write (default: NAME.yaml in the current folder)")
     init.add_argument("--name", help="dataset name in the catalog (default: from the file name)")
     init.add_argument("--force", action="store_true", help="replace an existing --out file")
 
@@ -170,9 +173,9 @@ def execute(args: argparse.Namespace) -> int:
         raise DataError(f"{args.data}: the table has one column ({how}); synth models a table of at least two "
                         "columns: check the separator, or add the columns to model")
     if not enough_rows(len(table), HOLDOUT_FRACTION):
-        raise DataError(f"{args.data}: the table has {len(table)} data row(s); at least {minimum_rows(HOLDOUT_FRACTION)} "
-                        f"are needed to hold out {HOLDOUT_FRACTION:.0%} and still train (a useful generator needs "
-                        "hundreds): use a larger table")
+        raise DataError(f"{args.data}: the table has {len(table)} data row(s); at least "
+                        f"{minimum_rows(HOLDOUT_FRACTION)} are needed to hold out {HOLDOUT_FRACTION:.0%} and still "
+                        "train (a useful generator needs hundreds): use a larger table")
     profiles = profiling.profile_table(table, markers_fixable=fmt == "csv")
     if fmt == "csv":
         _note_na_words(profiling, args.data, layout, names, profiles)
@@ -181,8 +184,8 @@ def execute(args: argparse.Namespace) -> int:
     target, target_why = _target(args, profiles, by_name, headerless)
     kept = [p for p in profiles if p.keep or headerless]
     if all(p.kind == "identifier" for p in kept):
-        raise DataError(f"{args.data}: every column is an identifier, free text or empty ({column_names(list(by_name))}); "
-                        "nothing is left to model")
+        raise DataError(f"{args.data}: every column is an identifier, free text or empty "
+                        f"({column_names(list(by_name))}); nothing is left to model")
     n_train, _ = split_sizes(len(table), HOLDOUT_FRACTION)
     epochs, batch, rule = tvae_schedule(max(n_train, 2))
     na_values = sorted({m for p in profiles for m in p.markers}) if fmt == "csv" else []
@@ -212,7 +215,8 @@ def execute(args: argparse.Namespace) -> int:
     steps = math.ceil(max(n_train, 2) / batch)
     print(f"generator: tvae, {epochs:,} epochs of {steps} batches of {batch} rows = {epochs * steps:,} steps "
           f"(aiming at {TARGET_STEPS:,}, at most {MAX_EPOCHS} epochs; the rule is in the spec)")
-    print(f"wrote {out}; run it: synth run {out}  (quick try: synth run {out} --set generator.epochs=2 --set rows=1000)")
+    print(f"wrote {out}; run it: synth run {out}  "
+          f"(quick try: synth run {out} --set generator.epochs=2 --set rows=1000)")
     return EXIT_OK
 
 
@@ -262,9 +266,10 @@ def _kept(p):
 
 def _spec_text(args, name, out, layout, profiles, headerless, na_values, target, target_why,
                epochs, batch, rule, n_rows, proposals) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"# Pipeline spec written by `synth init` from {_comment(args.data)} ({n_rows:,} rows × {len(profiles)} columns), {stamp}.",
+        f"# Pipeline spec written by `synth init` from {_comment(args.data)} "
+        f"({n_rows:,} rows × {len(profiles)} columns), {stamp}.",
         f"# It runs as is:  synth run {_comment(out)}",
         f"# Quick try:      synth run {_comment(out)} --set generator.epochs=2 --set rows=1000",
         "# Each choice says why next to it (what the data showed); edit freely. Relative paths are read from the",
@@ -315,7 +320,8 @@ def _spec_text(args, name, out, layout, profiles, headerless, na_values, target,
         f"holdout_fraction: {HOLDOUT_FRACTION}   # real rows kept away from the generator (privacy and utility checks)",
         "",
         "generator:",
-        "  kind: tvae   # the default (the demo's generator); ctgan and gaussian_copula are the others (README, 'Generators')",
+        "  kind: tvae   # the default (the demo's generator); ctgan and gaussian_copula are the others "
+        "(README, 'Generators')",
     ]
     lines += [f"  # {chunk}" for chunk in _wrap(f"epochs from the training rows: {rule}.")]
     lines += [f"  epochs: {epochs}", f"  batch_size: {batch}", ""]
@@ -357,7 +363,8 @@ def _todo_lines(profiles, headerless) -> list[str]:
 def _privacy_lines(profiles, headerless) -> list[str]:
     bounded = [p for p in profiles if (p.keep or headerless) and p.bounds is not None
                and p.kind in ("discrete", "continuous")]
-    lines = ["", "# Optional: train with differential privacy (README, 'Differential privacy'). The bounds below are the",
+    lines = ["",
+             "# Optional: train with differential privacy (README, 'Differential privacy'). The bounds below are the",
              "# data's ranges rounded outward to round numbers (0 or ±1, 2, 5 × 10^k): they look public, but they were",
              "# read from the data, so keep only those you could state without it (a codebook); the rest cost ε.",
              "# privacy:", "#   epsilon: 1.0"]
@@ -387,7 +394,8 @@ def _write_checked(out: Path, text: str, force: bool) -> None:
         spec = load_spec(temporary)
         spec.check_against(load_table(spec.source), str(out))
         if os.path.lexists(out) and not force:
-            raise SynthError(f"--out {out}: appeared while profiling; pass --force to replace it, or choose another name")
+            raise SynthError(f"--out {out}: appeared while profiling; pass --force to replace it, "
+                             "or choose another name")
         os.replace(temporary, out)
     except OSError as err:
         _remove(temporary)

@@ -16,13 +16,15 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "list", help="list published datasets: versions, when, generator, rows, scores, ε, gate",
         description="List every published version in the catalog (LATEST marked with *), newest first, with its "
-        "generator, rows, quality score, detection AUC, DCR share, privacy budget ε (- when not trained with differential "
-        "privacy) and gate result. Runs whose gate failed since the newest version are listed too, with version '-': "
-        "they published nothing. A version whose card.json cannot be read is listed with gate 'unreadable' and one "
-        "warning line on stderr naming the file; the others are listed as usual and the exit code stays 0.",
+        "generator, rows, quality score, detection AUC, DCR share, privacy budget ε (- when not trained with "
+        "differential privacy) and gate result. Runs whose gate failed since the newest version are listed too, "
+        "with version '-': they published nothing. A version whose card.json cannot be read is listed with gate "
+        "'unreadable' and one warning line on stderr naming the file; the others are listed as usual and the exit "
+        "code stays 0.",
     )
     parser.add_argument("--root", type=Path, help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
-    parser.add_argument("--all-failed", action="store_true", help="list every recorded failed run, not only recent ones")
+    parser.add_argument("--all-failed", action="store_true",
+                        help="list every recorded failed run, not only recent ones")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -38,9 +40,9 @@ def execute(args: argparse.Namespace) -> int:
         return EXIT_OK
     cells = [[_fmt(row[c]) for c in COLUMNS] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(COLUMNS)]
-    print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
     return EXIT_OK
 
 

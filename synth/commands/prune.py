@@ -22,11 +22,11 @@ def register(commands) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from synth import catalog
-
     from flows.staging import remove_stale
+    from synth import catalog
 
     removed = catalog.prune(args.dataset, args.keep, args.root)
     remove_stale(catalog.root_folder(args.root))  # killed runs' real-data evidence: never left for long
-    print(f"removed {', '.join(removed)} of {args.dataset}" if removed else f"nothing to prune: {args.dataset} has at most {args.keep} versions")
+    print(f"removed {', '.join(removed)} of {args.dataset}" if removed
+          else f"nothing to prune: {args.dataset} has at most {args.keep} versions")
     return EXIT_OK

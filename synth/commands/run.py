@@ -20,8 +20,10 @@ def register(commands) -> None:
         "specs (synth run pipelines/*.yaml) run concurrently, each in its own process; every spec is checked "
         "before any starts, and the exit code is the worst outcome.",
     )
-    run.add_argument("specs", nargs="+", type=Path, metavar="SPEC", help="pipeline spec(s), e.g. pipelines/adult_tvae.yaml")
-    run.add_argument("--jobs", type=int, default=2, help="with several specs: how many pipelines run at once (default 2)")
+    run.add_argument("specs", nargs="+", type=Path, metavar="SPEC",
+                     help="pipeline spec(s), e.g. pipelines/adult_tvae.yaml")
+    run.add_argument("--jobs", type=int, default=2,
+                     help="with several specs: how many pipelines run at once (default 2)")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a spec value by its dotted key (repeatable), e.g. --set generator.epochs=2 --set rows=1000",
@@ -65,7 +67,8 @@ def _execute(args: argparse.Namespace) -> int:
                 raise
             problems.append(str(error))
     if problems:  # several specs: report every bad one at once, run none
-        raise SynthError(f"{len(problems)} of {len(args.specs)} specs are invalid, nothing was run: " + " | ".join(problems))
+        raise SynthError(f"{len(problems)} of {len(args.specs)} specs are invalid, nothing was run: "
+                         + " | ".join(problems))
     # 2. only once every spec is valid (nothing is created for a bad one): a full, read-only or file
     #    publish root fails now, not after training
     from synth.catalog import check_publishable
@@ -116,7 +119,7 @@ def _flush_prefect(timeout: float = 10.0) -> None:
     for worker in (APILogWorker, EventsWorker):
         try:
             worker.drain_all(timeout=timeout)
-        except Exception:  # best effort: the run is stopping anyway  # noqa: BLE001
+        except Exception:  # best effort: the run is stopping anyway
             pass
 
 
@@ -161,9 +164,10 @@ def _check_many(args: argparse.Namespace, specs: list) -> None:
 def _run_many(args: argparse.Namespace, specs: list) -> int:
     from flows.many import run_concurrently
 
-    codes = {"published": EXIT_OK, "gate failed": EXIT_GATE_FAILED, "bad input": EXIT_BAD_INPUT, "internal error": EXIT_INTERNAL}
+    codes = {"published": EXIT_OK, "gate failed": EXIT_GATE_FAILED, "bad input": EXIT_BAD_INPUT,
+             "internal error": EXIT_INTERNAL}
     worst = EXIT_OK
-    for path, outcome in zip(args.specs, run_concurrently(specs, min(args.jobs, len(specs)))):
+    for path, outcome in zip(args.specs, run_concurrently(specs, min(args.jobs, len(specs))), strict=True):
         if outcome["status"] == "published":
             print(f"published {outcome['name']} {outcome['version']} to {outcome['folder']}")
             if outcome.get("privacy"):

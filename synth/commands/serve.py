@@ -32,7 +32,8 @@ def execute(args: argparse.Namespace) -> int:
     for path in args.specs:
         spec = load_spec(path, args.overrides)
         if spec.schedule is None:
-            raise SynthError(f"{path}: no `schedule:` block, so there is nothing to serve; add e.g. schedule: {{cron: '0 2 * * *'}}")
+            raise SynthError(f"{path}: no `schedule:` block, so there is nothing to serve; "
+                             "add e.g. schedule: {cron: '0 2 * * *'}")
         if spec.is_image:
             from synth.images.sources import check_image_spec
 
@@ -62,11 +63,13 @@ def execute(args: argparse.Namespace) -> int:
     deployments = []
     for spec in specs:
         when = spec.schedule
-        schedule = Cron(when.cron, timezone=when.timezone) if when.cron else Interval(when.interval, timezone=when.timezone)
+        schedule = (Cron(when.cron, timezone=when.timezone) if when.cron
+                    else Interval(when.interval, timezone=when.timezone))
         deployments.append(pipeline_flow(spec).to_deployment(
             name=spec.name, schedule=schedule, parameters={"spec": spec.model_dump(mode="json")},
             description=spec.description or f"synth pipeline {spec.name}",
         ))
-        print(f"serving {spec.name}: {'cron ' + when.cron if when.cron else f'every {when.interval:g} s'} ({when.timezone})", flush=True)
+        print(f"serving {spec.name}: {'cron ' + when.cron if when.cron else f'every {when.interval:g} s'} "
+              f"({when.timezone})", flush=True)
     serve(*deployments, limit=args.limit, print_starting_message=False)
     return 0

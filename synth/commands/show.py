@@ -34,7 +34,8 @@ def execute(args: argparse.Namespace) -> int:
     except (FileNotFoundError, NotADirectoryError):
         raise CatalogError(f"{folder} has no card.md: not a complete published version") from None
     except UnicodeDecodeError:
-        raise CatalogError(f"cannot read {card_md} (not UTF-8 text); restore it, or delete the version folder {folder}") from None
+        raise CatalogError(f"cannot read {card_md} (not UTF-8 text); restore it, "
+                           f"or delete the version folder {folder}") from None
     print(_CONTROL.sub("\ufffd", text))  # a card edited by hand must not drive the terminal
     print(f"(folder: {folder})")
     return EXIT_OK

@@ -15,15 +15,20 @@ def register(commands) -> None:
         description="Judge a synthetic table against the real one with the same checks `synth run` uses. "
         "Exit 0: every required check passed; 1: the gate failed; 2: bad input.",
     )
-    validate.add_argument("--real", type=Path, required=True, help="the real rows the generator was trained on (.csv or .parquet)")
-    validate.add_argument("--synthetic", type=Path, required=True, help="the synthetic rows to judge (.csv with a header, or .parquet)")
-    validate.add_argument("--holdout", type=Path, help="real rows the generator never saw: enables the DCR, membership and utility checks")
+    validate.add_argument("--real", type=Path, required=True,
+                          help="the real rows the generator was trained on (.csv or .parquet)")
+    validate.add_argument("--synthetic", type=Path, required=True,
+                          help="the synthetic rows to judge (.csv with a header, or .parquet)")
+    validate.add_argument("--holdout", type=Path,
+                          help="real rows the generator never saw: enables the DCR, membership and utility checks")
     validate.add_argument(
         "--spec", type=Path,
-        help="a pipeline spec: its source read options apply to --real/--holdout, and its target, thresholds and constraints to the gate",
+        help="a pipeline spec: its source read options apply to --real/--holdout, and its target, thresholds and "
+        "constraints to the gate",
     )
     validate.add_argument("--target", help="column a classifier predicts (utility check); overrides the spec's")
-    validate.add_argument("--report", type=Path, metavar="DIR", help="write report.html, gate.json and each GX suite's result into DIR")
+    validate.add_argument("--report", type=Path, metavar="DIR",
+                          help="write report.html, gate.json and each GX suite's result into DIR")
     validate.add_argument("--seed", type=int, default=0, help="seed for subsampling and the checks' models")
 
 
@@ -74,7 +79,8 @@ def execute(args: argparse.Namespace) -> int:
             args.report / "report.html", report, real, synthetic, seed=args.seed,
             title=f"Gate report: {args.synthetic.name}",
             subtitle=f"{len(synthetic):,} synthetic rows from {args.synthetic} judged against {len(real):,} real rows "
-            f"from {args.real}" + (f" and {len(holdout):,} holdout rows from {args.holdout}" if holdout is not None else ""),
+            f"from {args.real}"
+            + (f" and {len(holdout):,} holdout rows from {args.holdout}" if holdout is not None else ""),
         )
         print(f"report: {page}")
     return EXIT_OK if report.passed else EXIT_GATE_FAILED

@@ -78,7 +78,7 @@ class ImageSet:
         """Images per class, shape (num_classes,)."""
         return np.bincount(self.labels, minlength=self.num_classes)
 
-    def subset(self, index: np.ndarray) -> "ImageSet":
+    def subset(self, index: np.ndarray) -> ImageSet:
         return ImageSet(self.images[index], self.labels[index], list(self.class_names))
 
     def to_tensor(self, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -114,7 +114,8 @@ def label_index(value: Any, class_names: list[str]) -> int:
     if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
         return int(text)
     raise GeneratorInputError(
-        f"condition {LABEL}={value!r}: not a class of this model; use an index 0-{len(names) - 1} or a name from {names}"
+        f"condition {LABEL}={value!r}: not a class of this model; "
+        f"use an index 0-{len(names) - 1} or a name from {names}"
     )
 
 
@@ -132,7 +133,8 @@ def plan_labels(
     if conditions:
         unknown = [k for k in conditions if k != LABEL]
         if unknown:
-            raise GeneratorInputError(f"image generators condition only on {LABEL!r} (e.g. {LABEL}=3), not on {unknown}")
+            raise GeneratorInputError(f"image generators condition only on {LABEL!r} (e.g. {LABEL}=3), "
+                                      f"not on {unknown}")
         return np.full(n, label_index(conditions[LABEL], class_names), dtype=np.int64)
     counts = proportional_counts(n, np.asarray(class_counts, dtype=float))
     labels = np.repeat(np.arange(len(counts)), counts)
@@ -159,4 +161,5 @@ def is_image_model(folder: str | Path) -> bool:
     return isinstance(config, dict) and config.get("kind") in IMAGE_KINDS
 
 
-__all__ = ["IMAGE_KINDS", "LABEL", "ImageSet", "is_image_model", "label_index", "plan_labels", "proportional_counts", "to_uint8"]
+__all__ = ["IMAGE_KINDS", "LABEL", "ImageSet", "is_image_model", "label_index", "plan_labels", "proportional_counts",
+           "to_uint8"]

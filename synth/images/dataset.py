@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.utils.data import Dataset
@@ -25,7 +25,7 @@ class ImageDataset(Dataset):
         self._pixels = torch.from_numpy(images.images).permute(0, 3, 1, 2)  # uint8 (N, C, H, W), a view
 
     @classmethod
-    def from_published(cls, folder: str | Path, transform=None) -> "ImageDataset":
+    def from_published(cls, folder: str | Path, transform=None) -> ImageDataset:
         """The images of a published version folder (`images.npz`)."""
         from synth.images.layout import read_published
 

@@ -65,7 +65,7 @@ def write_published(images: ImageSet, folder: str | Path) -> pd.DataFrame:
     pixels = images.images[..., 0] if images.shape[2] == 1 else images.images
     names = class_folders(images.class_names)
     files = []
-    for index, (picture, label) in enumerate(zip(pixels, images.labels)):
+    for index, (picture, label) in enumerate(zip(pixels, images.labels, strict=True)):
         relative = f"{PNG_FOLDER}/{names[label]}/{index:06d}.png"
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(picture).save(folder / relative)

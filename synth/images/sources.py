@@ -46,7 +46,8 @@ def load_source(source: ImageSourceSpec, seed: int = 0) -> LoadedImages:
             raise DataError(f"{source.test_path}: test images are {test.shape[:2]} with {test.shape[2]} channel(s), "
                             f"the training images {images.shape[:2]} with {images.shape[2]}; they must match")
         if test.num_classes != images.num_classes:
-            raise DataError(f"{source.test_path}: {test.num_classes} classes, the training images have {images.num_classes}")
+            raise DataError(f"{source.test_path}: {test.num_classes} classes, "
+                            f"the training images have {images.num_classes}")
         if source.format == "image_folder" and test.class_names != images.class_names:
             raise DataError(f"{source.test_path}: class folders {test.class_names} differ from the training folders "
                             f"{images.class_names}; both need the same class subfolders")
@@ -79,7 +80,8 @@ def load_source(source: ImageSourceSpec, seed: int = 0) -> LoadedImages:
     return LoadedImages(images, test, info)
 
 
-def _read(source: ImageSourceSpec, path: Path | None, labels_path: Path | None, role: str) -> tuple[ImageSet, list[str]]:
+def _read(source: ImageSourceSpec, path: Path | None, labels_path: Path | None,
+          role: str) -> tuple[ImageSet, list[str]]:
     """One image set as the spec describes; returns it and the files skipped as unreadable."""
     skipped: list[str] = []
     if source.format == "sklearn_digits":
@@ -99,7 +101,8 @@ def _read(source: ImageSourceSpec, path: Path | None, labels_path: Path | None, 
             raw = read_idx_pair(path, labels_path)
     raw = convert_color(raw, source.color)
     if source.image_size is not None:
-        raw = ImageSet(resize(raw.images, source.image_size, source.resize, origin=str(path or "digits")), raw.labels, raw.class_names)
+        raw = ImageSet(resize(raw.images, source.image_size, source.resize, origin=str(path or "digits")),
+                       raw.labels, raw.class_names)
     return raw, skipped
 
 
@@ -209,7 +212,7 @@ def read_image_folder(
         raise DataError(f"{folder}: class folders {empty} hold no .png/.jpg/.jpeg files")
 
     pictures, kept, bad = [], [], []
-    for path, label in zip(files, labels):
+    for path, label in zip(files, labels, strict=True):
         try:
             with Image.open(path) as picture:
                 picture.load()
@@ -282,11 +285,13 @@ def _resize_one(picture, size: int, method: str, origin: str):
 
     if method == "pad":
         if picture.width > size or picture.height > size:
-            raise DataError(f"{origin}: resize pad cannot shrink {picture.width}×{picture.height} images to {size}×{size}")
+            raise DataError(f"{origin}: resize pad cannot shrink {picture.width}×{picture.height} images "
+                            f"to {size}×{size}")
         canvas = Image.new(picture.mode, (size, size))
         canvas.paste(picture, ((size - picture.width) // 2, (size - picture.height) // 2))
         return canvas
-    filters = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
+    filters = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
+               "nearest": Image.Resampling.NEAREST}
     return picture.resize((size, size), filters[method])
 
 
@@ -298,7 +303,7 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     counts = proportional_counts(n, np.array([(labels == c).sum() for c in classes], dtype=float))
-    picked = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, counts)]
+    picked = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c, k in zip(classes, counts, strict=True)]
     return np.sort(np.concatenate(picked))
 
 
@@ -342,10 +347,10 @@ def _fingerprint(paths: list[Path | None]) -> str:
 
 
 def check_image_spec(spec) -> LoadedImages:
-    """Load an image spec's source and check what the spec names against it (conditions' classes), before any compute."""
-    from synth.errors import SpecError
+    """Load an image spec's source and check what the spec names against it (conditions' classes), before any
+    compute."""
+    from synth.errors import GeneratorInputError, SpecError
     from synth.images import LABEL, label_index
-    from synth.errors import GeneratorInputError
 
     loaded = load_source(spec.source, spec.seed)
     for i, condition in enumerate(spec.conditions):

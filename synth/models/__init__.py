@@ -96,7 +96,8 @@ def load_generator(folder: str | Path, device: str = "cpu"):
     config = read_config(Path(folder))
     try:
         return generator_class(config["kind"]).load(folder, device=device)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RuntimeError, MemoryError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RuntimeError,
+            MemoryError) as err:
         if type(err).__name__ == "OutOfMemoryError":  # a GPU's (a RuntimeError): the machine, not the folder
             raise
         # MemoryError / "can't allocate memory": layer sizes no saved model has; the weights would not match them

@@ -28,8 +28,9 @@ sampling; adding a generator is one file, one config in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ class Generator(ABC):
                                       f"{type(self).__name__}.load(folder) first")
 
     @abstractmethod
-    def fit(self, data: Any, checkpoint: Any = None) -> "Generator":
+    def fit(self, data: Any, checkpoint: Any = None) -> Generator:
         """Train on `data` (a DataFrame or an `ImageSet`); returns self."""
 
     @abstractmethod
@@ -162,14 +163,14 @@ class Generator(ABC):
         """Write `config.json` (hyperparameters, seed, learned statistics) and the weights as safetensors."""
         self._check_fitted()
         folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, **self._learned_config(),
-                     **self._table_config())
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
+                     **self._learned_config(), **self._table_config())
         for name, tensors in self._weights().items():
             save_tensors(folder, name, tensors)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu") -> "Generator":
+    def load(cls, folder: str | Path, device: str = "cpu") -> Generator:
         """The saved model, rebuilt from its config (checked as untrusted input first) and its weights."""
         folder = Path(folder)
         config = read_config(folder, cls.kind)
@@ -183,7 +184,7 @@ class Generator(ABC):
         """What a table generator adds to config.json around its model (column rules, constraints); none here."""
         return {}
 
-    def _restore_table(self, folder: Path, config: dict[str, Any]) -> None:
+    def _restore_table(self, folder: Path, config: dict[str, Any]) -> None:  # noqa: B027 (optional hook, no-op here)
         """Read back what `_table_config` wrote."""
 
 
@@ -209,7 +210,7 @@ class TabularGenerator(Generator):
     #: The real table's columns and dtypes, in order (empty for a model saved before they were recorded).
     columns_: dict[str, str] = {}
 
-    def fit(self, table: pd.DataFrame, checkpoint: Any = None, *, constraints: Sequence[Any] = ()) -> "TabularGenerator":
+    def fit(self, table: pd.DataFrame, checkpoint: Any = None, *, constraints: Sequence[Any] = ()) -> TabularGenerator:
         """Train on `table`; `constraints` (strings as in a spec, see synth.constraints) hold in every sampled row.
 
         With `checkpoint` (synth.models.checkpoint), the kinds that can save their training state as they go
@@ -223,8 +224,8 @@ class TabularGenerator(Generator):
             raise GeneratorInputError(str(err)) from None
         rules.check(table)
         if self.column_rules is None and any(c.kind == "fixed" for c in rules.constraints):
-            raise GeneratorInputError(f"{self.title}: fixed combinations are learned from the training rows outside the "
-                                      "privacy budget; remove them or train a non-private generator")
+            raise GeneratorInputError(f"{self.title}: fixed combinations are learned from the training rows "
+                                      "outside the privacy budget; remove them or train a non-private generator")
         self.constraints_ = rules.fit(table)
         self.columns_ = {str(name): str(dtype) for name, dtype in table.dtypes.items()}
         learned = rules.transform(table)
@@ -293,8 +294,9 @@ class TabularGenerator(Generator):
             worst = max(self.constraints_.rejecting, key=lambda c: int((~self.constraints_.valid_one(c, rows)).sum()))
             raise GeneratorInputError(
                 f"{self.title}: the constraints reject {1 - have / drawn:.1%} of generated rows (most often "
-                f"{worst.text!r}): {MAX_REJECTION_ROUNDS} rounds of candidates left a block {SAMPLE_BLOCK_ROWS - have:,} "
-                "rows short; the model rarely makes rows that keep it: train longer, or check the rule")
+                f"{worst.text!r}): {MAX_REJECTION_ROUNDS} rounds of candidates left a block "
+                f"{SAMPLE_BLOCK_ROWS - have:,} rows short; the model rarely makes rows that keep it: train longer, "
+                "or check the rule")
         out = pd.concat(kept, ignore_index=True).iloc[:SAMPLE_BLOCK_ROWS]
         if self.plan_ is not None:
             for name in self.plan_.identifiers:  # fresh keys by final row position, not candidate position
@@ -303,7 +305,8 @@ class TabularGenerator(Generator):
 
     @abstractmethod
     def _conditions(self, conditions: dict[str, Any]) -> Any:
-        """Check `{column: value}` against what the model learned (every problem at once); what `_sample_block` takes."""
+        """Check `{column: value}` against what the model learned (every problem at once); what `_sample_block`
+        takes."""
 
     @abstractmethod
     def _sample_block(self, seed: int, block: int, fixed: Any) -> pd.DataFrame:
@@ -354,7 +357,8 @@ class ImageGenerator(Generator):
         height, width, _ = images.shape
         if height != width or height % divisor:
             raise GeneratorInputError(f"{needs or self.kind} needs square images whose size is divisible by {divisor}; "
-                                      f"got {height}×{width}. Set source.image_size (e.g. {max(8, height // divisor * divisor)}){fix}")
+                                      f"got {height}×{width}. "
+                                      f"Set source.image_size (e.g. {max(8, height // divisor * divisor)}){fix}")
         if len(images) < self.batch_size:
             raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
                                       f"lower generator.batch_size to at most {len(images)}")

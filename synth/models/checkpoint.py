@@ -48,9 +48,9 @@ import secrets
 import shutil
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,7 +66,7 @@ FORMAT_VERSION = 1
 EVERY_MINUTES = 10.0
 
 #: What a training loop hands over to be checkpointed, by name: its networks and its optimisers.
-Part = Union[nn.Module, torch.optim.Optimizer]
+Part = nn.Module | torch.optim.Optimizer
 
 
 class NoCheckpoint:
@@ -149,7 +149,7 @@ class TrainingCheckpoint(NoCheckpoint):
             "format_version": FORMAT_VERSION,
             "epoch": epoch,
             "epochs": total,
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "fingerprint": self.fingerprint,
             "loss_history": list(history),
             "parts": layout,
@@ -168,7 +168,8 @@ class TrainingCheckpoint(NoCheckpoint):
             _replace_text(self.folder / CURRENT, final.name + "\n")
         except OSError as error:  # a full or read-only disk: the training goes on without this checkpoint
             shutil.rmtree(incoming, ignore_errors=True)
-            warnings.warn(f"could not write a training checkpoint to {self.folder} ({error}); training continues", stacklevel=2)
+            warnings.warn(f"could not write a training checkpoint to {self.folder} ({error}); training continues",
+                          stacklevel=2)
             return None
         except BaseException:  # interrupted mid-write: leave no half-written folder behind
             shutil.rmtree(incoming, ignore_errors=True)
@@ -198,7 +199,8 @@ def latest(folder: str | Path) -> Path | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, UnicodeDecodeError) as error:
-        raise ModelError(f"{pointer}: cannot read the checkpoint pointer ({getattr(error, 'strerror', None) or type(error).__name__}); "
+        raise ModelError(f"{pointer}: cannot read the checkpoint pointer "
+                         f"({getattr(error, 'strerror', None) or type(error).__name__}); "
                          f"delete {folder} and run without --resume to start fresh") from None
     found = Path(folder) / name
     if not name.startswith("epoch-") or "/" in name or found.is_symlink() or not found.is_dir():
@@ -312,8 +314,9 @@ def _load_part(name: str, part: Part, layout: dict[str, Any], tensors: dict[str,
             if len(now) != len(layout["param_groups"]):
                 raise ValueError(f"{len(layout['param_groups'])} parameter groups saved, {len(now)} now")
             groups = [{k: tuple(v) if isinstance(current.get(k), tuple) else v for k, v in saved.items()}
-                      for saved, current in zip(layout["param_groups"], now)]
-            state = {int(index): {**entry["values"], **{k: tensors[f"{name}.state.{index}.{k}"] for k in entry["tensors"]}}
+                      for saved, current in zip(layout["param_groups"], now, strict=True)]
+            state = {int(index): {**entry["values"],
+                                  **{k: tensors[f"{name}.state.{index}.{k}"] for k in entry["tensors"]}}
                      for index, entry in layout["state"].items()}
             part.load_state_dict({"state": state, "param_groups": groups})
     except (RuntimeError, KeyError, ValueError) as error:

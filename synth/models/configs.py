@@ -49,13 +49,13 @@ class GeneratorConfig(BaseModel):
         return self.model_dump(mode="json", exclude={"kind"})
 
     @classmethod
-    def parse(cls, hyperparameters: dict[str, Any] | None = None) -> "GeneratorConfig":
+    def parse(cls, hyperparameters: dict[str, Any] | None = None) -> GeneratorConfig:
         """The config for these keyword arguments; every unknown key or bad value named in one `GeneratorInputError`."""
         kind = cls.model_fields["kind"].default
         data = dict(hyperparameters or {})
         if data.get("kind", kind) != kind:
-            raise GeneratorInputError(f"{kind}: kind {data['kind']!r} does not match; build a {data['kind']!r} generator "
-                                      "with synth.models.build_generator instead")
+            raise GeneratorInputError(f"{kind}: kind {data['kind']!r} does not match; "
+                                      f"build a {data['kind']!r} generator with synth.models.build_generator instead")
         try:
             return cls.model_validate({**data, "kind": kind})
         except ValidationError as err:
@@ -120,7 +120,7 @@ class CTGANConfig(TabularEncoding, CTGANCore):
     pac: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
-    def _batch_divisible_by_pac(self) -> "CTGANConfig":
+    def _batch_divisible_by_pac(self) -> CTGANConfig:
         if self.batch_size % self.pac:
             raise ValueError(
                 f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac}); "
@@ -237,7 +237,7 @@ class DDPMConfig(GeneratorConfig):
     sample_batch_size: int = Field(default=500, ge=1)
 
     @model_validator(mode="after")
-    def _groups_divide_channels(self) -> "DDPMConfig":
+    def _groups_divide_channels(self) -> DDPMConfig:
         bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
         if bad:
             raise ValueError(f"block_out_channels {list(self.block_out_channels)}: {bad} not divisible by "

@@ -92,7 +92,7 @@ class ConvVAE(ImageGenerator):
         return channels, len(self.class_names_), height
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "ConvVAE":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> ConvVAE:
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
         self._start_fit(images, divisor=4)
@@ -127,7 +127,8 @@ class ConvVAE(ImageGenerator):
                     optimiser.step()
                     sums += torch.stack([reconstruction.detach(), kl.detach()])
                 reconstruction_mean, kl_mean = (sums / len(x_all)).tolist()
-                losses = {"loss": reconstruction_mean + self.beta * kl_mean, "reconstruction": reconstruction_mean, "kl": kl_mean}
+                losses = {"loss": reconstruction_mean + self.beta * kl_mean, "reconstruction": reconstruction_mean,
+                          "kl": kl_mean}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss=f"{losses['loss']:.2f}", kl=f"{kl_mean:.2f}")
                 # 4. a checkpoint when one is due (every few minutes, and after the last epoch)
@@ -146,7 +147,8 @@ class ConvVAE(ImageGenerator):
         return self._mean_image(torch.randn(len(y), self.latent_dim, device=y.device), onehot)
 
     @torch.no_grad()
-    def interpolate(self, label: Any, to_label: Any | None = None, steps: int = 8, seed: int | None = None) -> np.ndarray:
+    def interpolate(self, label: Any, to_label: Any | None = None, steps: int = 8,
+                    seed: int | None = None) -> np.ndarray:
         """Decode `steps` points on the straight line between two sampled latent codes, uint8 (steps, H, W, C).
 
         Both ends are samples of class `label`; with `to_label` the class vector

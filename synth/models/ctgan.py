@@ -117,7 +117,8 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(-1, x.shape[1] * self.pac))
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0) -> torch.Tensor:
-        """WGAN-GP: weight * (‖∇ₓ D(x)‖ - 1)² at points x between real and fake pac groups (one mixing weight per group).
+        """WGAN-GP: weight * (‖∇ₓ D(x)‖ - 1)² at points x between real and fake pac groups (one mixing weight per
+        group).
 
         The input gradient of this LeakyReLU MLP is written out layer by
         layer instead of asking autograd for it with `create_graph=True`:
@@ -146,7 +147,7 @@ class Discriminator(nn.Module):
                 h = F.leaky_relu(h, leaky.negative_slope) * keep
         # 2. back from the output: g ← (g ⊙ s) W, with a graph through the weights only
         g = linears[-1].weight.expand(len(x), -1)  # (B/pac, H_last)
-        for linear, slope in zip(reversed(linears[:-1]), reversed(slopes)):
+        for linear, slope in zip(reversed(linears[:-1]), reversed(slopes), strict=True):
             g = (g * slope) @ linear.weight
         return ((g.float().norm(2, dim=1) - 1) ** 2).mean() * weight
 
@@ -181,8 +182,8 @@ class CondSampler:
     from the saved category counts (`from_counts`), without any rows.
     """
 
-    def __init__(self, data: torch.Tensor | None, blocks: list[tuple[str, int, int]], counts: list[torch.Tensor] | None = None,
-                 device: torch.device | str | None = None):
+    def __init__(self, data: torch.Tensor | None, blocks: list[tuple[str, int, int]],
+                 counts: list[torch.Tensor] | None = None, device: torch.device | str | None = None):
         device = data.device if data is not None else torch.device(device or "cpu")
         self.n_blocks = len(blocks)
         self.cond_dim = sum(width for _, _, width in blocks)
@@ -210,7 +211,7 @@ class CondSampler:
         self.real_cdf = _padded_cdf(counts, width, device)  # sampling: real frequency
 
     @classmethod
-    def from_counts(cls, transformer: DataTransformer, device: torch.device | str) -> "CondSampler":
+    def from_counts(cls, transformer: DataTransformer, device: torch.device | str) -> CondSampler:
         """What sampling needs, from the category counts the transformer's state holds."""
         blocks = transformer.categorical_blocks()
         by_name = {c.name: c for c in transformer.columns_}
@@ -238,8 +239,10 @@ class CondSampler:
         column, category, rows = self.sample_indices(batch)
         return self.cond_vector(column, category), F.one_hot(column, self.n_blocks).float(), rows
 
-    def sampling_cond(self, size: int, generator: torch.Generator, fixed: tuple[int, int] | None = None) -> torch.Tensor:
-        """Cond vectors for generation: a uniform column and a category by its real frequency, or a fixed (block, index)."""
+    def sampling_cond(self, size: int, generator: torch.Generator,
+                      fixed: tuple[int, int] | None = None) -> torch.Tensor:
+        """Cond vectors for generation: a uniform column and a category by its real frequency, or a fixed
+        (block, index)."""
         device = self.block_start.device
         if not self.n_blocks:
             return torch.zeros(size, 0, device=device)
@@ -292,8 +295,10 @@ class CTGAN(EncodedTabularGenerator):
             marginal_loss = None
             if self.marginal_weight:
                 with torch.no_grad():
-                    rows = self.sampler_.sample_indices(MARGINAL_ROWS)[2] if conditional else torch.arange(len(data), device=device)
-                    marginal_loss = MarginalLoss(self.layout_, data[rows].index_select(1, self.layout_.soft_cols).mean(0))
+                    rows = (self.sampler_.sample_indices(MARGINAL_ROWS)[2] if conditional
+                            else torch.arange(len(data), device=device))
+                    marginal_loss = MarginalLoss(self.layout_,
+                                                 data[rows].index_select(1, self.layout_.soft_cols).mean(0))
 
             B = self.batch_size
             mixed = autocast(device, self.precision)  # re-entered every step; a no-op at fp32
@@ -314,11 +319,13 @@ class CTGAN(EncodedTabularGenerator):
                         # the last step's fake rows are the generator step's too, so only their graph is kept
                         with mixed:
                             with torch.set_grad_enabled(step == self.discriminator_steps - 1):
-                                raw = self.generator_(torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1)).float()
+                                raw = self.generator_(
+                                    torch.cat([torch.randn(B, self.embedding_dim, device=device), cond], 1)).float()
                                 fake = self.layout_.gumbel_softmax(raw, 0.2)
                             # the real rows are paired with their own cond vector, shuffled like ctgan does
                             perm = torch.randperm(B, device=device)
-                            fake_in, real_in = torch.cat([fake.detach(), cond], 1), torch.cat([data[rows[perm]], cond[perm]], 1)
+                            fake_in = torch.cat([fake.detach(), cond], 1)
+                            real_in = torch.cat([data[rows[perm]], cond[perm]], 1)
                             scores = discriminator(torch.cat([fake_in, real_in])).float()  # one pass: (2B/pac, 1)
                             loss_d = scores[: B // self.pac].mean() - scores[B // self.pac :].mean()
                             penalty = discriminator.gradient_penalty(real_in, fake_in)

@@ -96,7 +96,7 @@ class DCGAN(ImageGenerator):
         return Generator(self.latent_dim, len(self.class_names_), self.embedding_dim, self.width, channels, height)
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DCGAN":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> DCGAN:
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
         self._start_fit(images, divisor=4)

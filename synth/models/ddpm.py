@@ -81,7 +81,7 @@ class DDPM(ImageGenerator):
                 "prediction_type": "epsilon", "clip_sample": True}
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> "DDPM":
+    def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> DDPM:
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state (UNet, EMA copy,
         optimiser, RNG) as it goes, or continue from its last save (the same model as an uninterrupted run)."""
         levels = len(self.block_out_channels)
@@ -129,7 +129,7 @@ class DDPM(ImageGenerator):
                     # 5. EMA of the weights: ema ← decay · ema + (1 − decay) · weights
                     if ema is not None:
                         with torch.no_grad():
-                            for e, p in zip(ema.parameters(), unet.parameters()):
+                            for e, p in zip(ema.parameters(), unet.parameters(), strict=True):
                                 e.lerp_(p, 1 - self.ema_decay)
                     total += loss.detach() * len(x0)
                     count += len(x0)
@@ -146,7 +146,8 @@ class DDPM(ImageGenerator):
     def sample_batch(self) -> int:
         return self.sample_batch_size
 
-    def _draw_images(self, y: torch.Tensor, steps: int | None = None, guidance_scale: float | None = None) -> torch.Tensor:
+    def _draw_images(self, y: torch.Tensor, steps: int | None = None,
+                     guidance_scale: float | None = None) -> torch.Tensor:
         """Pure noise x_T denoised by DDIM to images of classes `y`; `steps` and `guidance_scale` (options of
         `sample_labels`) override the model's `sampling_steps` and `guidance_scale`."""
         from diffusers import DDIMScheduler
@@ -163,7 +164,8 @@ class DDPM(ImageGenerator):
             if scale == 1:
                 eps = self.unet_(x, t, class_labels=y).sample
             else:
-                both = self.unet_(torch.cat([x, x]), t, class_labels=torch.cat([y, torch.full_like(y, null_class)])).sample
+                both = self.unet_(torch.cat([x, x]), t,
+                                  class_labels=torch.cat([y, torch.full_like(y, null_class)])).sample
                 eps_class, eps_null = both.chunk(2)
                 eps = eps_null + scale * (eps_class - eps_null)
             # 3. one deterministic DDIM step (eta = 0) towards x_0
@@ -180,6 +182,7 @@ class DDPM(ImageGenerator):
     def _restore_networks(self, folder: Path, config: dict[str, Any]) -> None:
         from diffusers import UNet2DModel
 
-        # plain values checked by read_config (synth.models.io): built from keyword arguments, never from a path or hub id
+        # plain values checked by read_config (synth.models.io): built from keyword arguments, never from a path
+        # or hub id
         self.unet_config_ = config["unet"]
         self.unet_ = load_module(UNet2DModel(**self.unet_config_), folder, WEIGHTS_NAME).to(self.device).eval()

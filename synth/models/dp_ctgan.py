@@ -85,7 +85,8 @@ class DPCTGAN(PrivateTraining, CTGAN):
             self.sampler_ = CondSampler.from_counts(self.transformer_, device)  # noisy category counts
             n_blocks = self.sampler_.n_blocks
             own_category, noisy_probs = self._condition_tables(data)
-            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)  # released noisy marginals
+            # released noisy marginals
+            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)
 
             # 2. the DP-SGD plan: sampling rate from the noisy row count, noise for exactly the planned steps
             budget.plan_training(self.batch_size, self.epochs)
@@ -128,9 +129,11 @@ class DPCTGAN(PrivateTraining, CTGAN):
                         with torch.no_grad():
                             z = torch.randn(B, self.embedding_dim, device=device)
                             fake = self.layout_.gumbel_softmax(self.generator_(torch.cat([z, fake_cond], 1)), 0.2)
-                        scores = discriminator(torch.cat([torch.cat([data[rows], real_cond], 1), torch.cat([fake, fake_cond], 1)]))
+                        scores = discriminator(torch.cat([torch.cat([data[rows], real_cond], 1),
+                                                          torch.cat([fake, fake_cond], 1)]))
                         # cross-entropy per row (real → 1, generated → 0); each row's gradient is clipped on its own
-                        per_row = torch.cat([F.softplus(-scores[: len(rows)]), F.softplus(scores[len(rows) :])]).squeeze(1)
+                        per_row = torch.cat([F.softplus(-scores[: len(rows)]),
+                                             F.softplus(scores[len(rows) :])]).squeeze(1)
                         opt_d.zero_grad(set_to_none=True)
                         budget.backward(per_row)
                         opt_d.step()  # add noise, average over the expected batch, count the step
@@ -156,7 +159,8 @@ class DPCTGAN(PrivateTraining, CTGAN):
                         discriminator.enable_hooks()
                     losses = {"generator": loss_g.item(), "discriminator_on_generated": loss_d.item()}
                     self.loss_history_.append(losses)
-                    bar.set_postfix(loss_g=f"{losses['generator']:.3f}", loss_d_generated=f"{losses['discriminator_on_generated']:.3f}")
+                    bar.set_postfix(loss_g=f"{losses['generator']:.3f}",
+                                    loss_d_generated=f"{losses['discriminator_on_generated']:.3f}")
 
             # 6. the ledger, from the accountant's actual history
             self._close_ledger(budget, "discriminator", [

@@ -102,7 +102,8 @@ class DPTVAE(PrivateTraining, TVAE):
                 seed=self.seed,
             )
             scale = vae._module.scale
-            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)  # released noisy marginals
+            # released noisy marginals
+            marginal_loss = MarginalLoss.from_released(self.layout_, self.transformer_, device)
             public = [p for p in self.decoder_.parameters() if p.requires_grad]
             public_optimiser = torch.optim.Adam(public, lr=self.lr, weight_decay=self.l2scale)
 
@@ -119,7 +120,8 @@ class DPTVAE(PrivateTraining, TVAE):
                         sigma = sigma[:, alphas]
                         error = x[:, alphas] - torch.tanh(raw[:, alphas])
                         reconstruction = (error**2 / (2 * sigma**2)).sum(1) + torch.log(sigma).sum(1)
-                        reconstruction = reconstruction - self.layout_.log_probs(raw).gather(2, y[:, :, None]).sum((1, 2))
+                        reconstruction = (reconstruction
+                                          - self.layout_.log_probs(raw).gather(2, y[:, :, None]).sum((1, 2)))
                         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
                         # 5. DP-SGD step: clip each row's gradient, add noise, count the step; sigma stays in [0.01, 1]
                         optimiser.zero_grad(set_to_none=True)
@@ -144,7 +146,8 @@ class DPTVAE(PrivateTraining, TVAE):
 
             # 7. the ledger, from the accountant's actual history
             self._close_ledger(budget, "encoder and decoder", [
-                "conditional sampling: each category's latent Gaussian is fitted to prior codes whose decoded row has it",
+                "conditional sampling: each category's latent Gaussian is fitted to prior codes "
+                "whose decoded row has it",
                 "decoder steps on prior codes towards the released noisy marginals (marginal_weight)",
             ])
             with torch.no_grad():
@@ -169,7 +172,7 @@ class DPTVAE(PrivateTraining, TVAE):
         count = torch.zeros(n_categories, device=device)
         first = torch.zeros(n_categories, self.embedding_dim, device=device)
         second = torch.zeros(n_categories, self.embedding_dim, device=device)
-        for start, (_, offset, width) in zip(self._block_starts(), blocks):
+        for start, (_, offset, width) in zip(self._block_starts(), blocks, strict=True):
             category = start + rows[:, offset : offset + width].argmax(dim=1)
             count.index_add_(0, category, torch.ones(len(z), device=device))
             first.index_add_(0, category, z)

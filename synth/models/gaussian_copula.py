@@ -96,7 +96,8 @@ def _interval_bounds(frequencies: list[int]) -> np.ndarray:
 
 
 def _category_index(series: pd.Series, categories: list, rare_values: list | None = None) -> np.ndarray:
-    """Position of each value in `categories`; missing values go to the `None` category, pooled rare values after the last."""
+    """Position of each value in `categories`; missing values go to the `None` category, pooled rare values after
+    the last."""
     known = [c for c in categories if c is not None]
     position = np.array([categories.index(c) for c in known], dtype=np.int64)
     codes = pd.Categorical(series, categories=known).codes.astype(np.int64)  # -1: missing (or pooled)
@@ -155,7 +156,8 @@ def _empirical_cdf(points: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
     return np.where(i == 0, 0.0, np.where(i == q, 1.0, cdf))
 
 
-def _fit_marginal(name: str, series: pd.Series, n_quantiles: int, max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
+def _fit_marginal(name: str, series: pd.Series, n_quantiles: int,
+                  max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """What one column's marginal needs, as JSON: quantile points or category frequencies, dtype, range."""
     if _column_kind(series) == "categorical":
         dtype = categorical_dtype(series)
@@ -283,7 +285,8 @@ class GaussianCopula(TabularGenerator):
         """Learn each column's marginal and the correlation of the normal scores."""
         problems = []
         if len(table) < 2 or table.shape[1] == 0:
-            problems.append(f"cannot fit on a table of shape {table.shape}: a correlation needs at least two rows and one column")
+            problems.append(f"cannot fit on a table of shape {table.shape}: "
+                            "a correlation needs at least two rows and one column")
         for name in table.columns:
             if table[name].isna().all():
                 problems.append(f"column {name!r} is entirely missing; drop it from the source or fill it")
@@ -293,7 +296,8 @@ class GaussianCopula(TabularGenerator):
 
         # 1. marginals, then every value as a uniform in (0, 1) and a normal score
         started = time.perf_counter()
-        self.marginals_ = [_fit_marginal(name, table[name], self.n_quantiles, self.max_categories) for name in table.columns]
+        self.marginals_ = [_fit_marginal(name, table[name], self.n_quantiles, self.max_categories)
+                           for name in table.columns]
         uniforms = [u for m in self.marginals_ for u in _encode_marginal(m, table[m["name"]], rng)]
         scores = special.ndtri(np.column_stack(uniforms).clip(EPS, 1 - EPS))  # (n_rows, d)
         self.transform_seconds_ = time.perf_counter() - started
@@ -313,7 +317,8 @@ class GaussianCopula(TabularGenerator):
         return self._decode(self._draw_scores(SAMPLE_BLOCK_ROWS, fixed, rng), fixed, rng)
 
     def _draw_scores(self, n: int, fixed: list[tuple[int, float, float]], rng: np.random.Generator) -> np.ndarray:
-        """(n, d) normal scores: z ~ N(0, Σ), or conditioned on the fixed scores lying in their categories' intervals."""
+        """(n, d) normal scores: z ~ N(0, Σ), or conditioned on the fixed scores lying in their categories'
+        intervals."""
         d = len(self.correlation_)
         if not fixed:
             return rng.standard_normal((n, d)) @ _matrix_sqrt(self.correlation_).T
@@ -334,7 +339,8 @@ class GaussianCopula(TabularGenerator):
         return z
 
     @staticmethod
-    def _truncated_scores(n: int, sigma: np.ndarray, lower: np.ndarray, upper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _truncated_scores(n: int, sigma: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                          rng: np.random.Generator) -> np.ndarray:
         """(n, k) draws of N(0, sigma) truncated to the box [lower, upper]: exact for k = 1, Gibbs sampling for more."""
         k = len(sigma)
         if k == 1:
@@ -377,7 +383,7 @@ class GaussianCopula(TabularGenerator):
             slot, marginal = slots[column]
             categories, frequencies = marginal["categories"], marginal["frequencies"]
             # a category of a pandas Categorical may be declared but have no rows: it has no interval
-            seen = [c for c, f in zip(categories, frequencies) if f > 0]
+            seen = [c for c, f in zip(categories, frequencies, strict=True) if f > 0]
             index = category_position(categories, value)
             if index is None or frequencies[index] == 0:
                 problems.append(unknown_category(column, value, seen, len(categories), marginal.get("rare_values", []),

@@ -63,13 +63,15 @@ def model_file(folder: Path, name: str) -> Path:
     folder = Path(folder)
     path = folder / name
     if not path.exists() and not path.is_symlink():
-        raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete; re-publish the version or re-train the model")
+        raise ModelError(f"{folder}: {name} is missing; the model folder is incomplete; "
+                         "re-publish the version or re-train the model")
     try:
         inside = path.resolve(strict=True).parent == folder.resolve(strict=True)
     except (OSError, RuntimeError):  # a dangling or looping symlink
         inside = False
     if not inside:
-        raise ModelError(f"{path}: a link to a file outside the model folder; a model folder may only hold its own files; {DAMAGED}")
+        raise ModelError(f"{path}: a link to a file outside the model folder; "
+                         f"a model folder may only hold its own files; {DAMAGED}")
     if not path.is_file():
         raise ModelError(f"{path}: not a regular file; {DAMAGED}")
     return path
@@ -120,7 +122,8 @@ def save_tensors(folder: Path, name: str, tensors: dict[str, torch.Tensor]) -> N
 
 
 def load_tensors(folder: Path, name: str) -> dict[str, torch.Tensor]:
-    """The tensors of `folder / name` (safetensors, on the CPU); a missing, linked-out or unreadable file is a `ModelError`."""
+    """The tensors of `folder / name` (safetensors, on the CPU); a missing, linked-out or unreadable file is a
+    `ModelError`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -141,7 +144,8 @@ def load_module(module: torch.nn.Module, folder: Path, name: str) -> torch.nn.Mo
         module.load_state_dict(tensors)
     except RuntimeError as err:  # "Error(s) in loading state_dict for X:" and then the first mismatch
         detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
-        raise ModelError(f"{Path(folder) / name}: weights do not match {CONFIG_NAME} ({detail[:240]}); {DAMAGED}") from None
+        raise ModelError(f"{Path(folder) / name}: weights do not match {CONFIG_NAME} ({detail[:240]}); "
+                         f"{DAMAGED}") from None
     return module
 
 
@@ -186,7 +190,7 @@ def _check_network_sizes(folder: Path, kind: str, config: dict[str, Any]) -> Non
                                  f"(at most {MAX_NETWORK_WIDTH:,}); {DAMAGED}")
         if not (folder / weights).exists() and not (folder / weights).is_symlink():
             continue  # loading names the missing file
-        for (key_a, a), (key_b, b) in zip(sizes, sizes[1:]):
+        for (key_a, a), (key_b, b) in zip(sizes, sizes[1:], strict=False):
             if elements is None:
                 elements = _weight_elements(model_file(folder, weights))
             if a * b > elements:
@@ -300,7 +304,7 @@ class _ImageConfig(_Header):
     class_counts: list[Annotated[int, Field(ge=0)]]
 
     @model_validator(mode="after")
-    def _one_count_per_class(self) -> "_ImageConfig":
+    def _one_count_per_class(self) -> _ImageConfig:
         if len(self.class_counts) != len(self.class_names):
             raise ValueError(f"{len(self.class_names)} class_names but {len(self.class_counts)} class_counts")
         return self
@@ -326,7 +330,7 @@ class _UNetConfig(_Plain):
     num_class_embeds: Annotated[int, Field(ge=2)]
 
     @model_validator(mode="after")
-    def _one_block_type_per_level(self) -> "_UNetConfig":
+    def _one_block_type_per_level(self) -> _UNetConfig:
         levels = len(self.block_out_channels)
         if len(self.down_block_types) != levels or len(self.up_block_types) != levels:
             raise ValueError(f"{levels} block_out_channels but {len(self.down_block_types)} down and "
@@ -346,7 +350,7 @@ class _DDPMConfig(_ImageConfig):
     scheduler: _SchedulerConfig
 
     @model_validator(mode="after")
-    def _unet_fits_the_images(self) -> "_DDPMConfig":
+    def _unet_fits_the_images(self) -> _DDPMConfig:
         height, _, channels = self.image_shape
         unet = self.unet
         if (unet.sample_size, unet.in_channels, unet.out_channels) != (height, channels, channels):

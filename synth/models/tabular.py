@@ -33,10 +33,11 @@ from __future__ import annotations
 import time
 import warnings
 from abc import abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,8 @@ class BlockLayout:
 
     def padded(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, D) → (B, n_blocks, width) logits of every one-hot block, -inf where a block is narrower."""
-        return F.pad(raw, (0, 1), value=float("-inf")).index_select(1, self.gather_index).view(len(raw), self.n_blocks, self.width)
+        return (F.pad(raw, (0, 1), value=float("-inf")).index_select(1, self.gather_index)
+                .view(len(raw), self.n_blocks, self.width))
 
     def assemble(self, tanh_values: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
         """Inverse of the split: tanh values (B, n_tanh) and padded blocks (B, n_blocks, width) → (B, D)."""
@@ -145,7 +147,8 @@ class BlockLayout:
         column on its peak (on Adult the reference's argmax decoding costs
         TVAE 0.1 of sdmetrics quality).
         """
-        choice = self.padded(raw + gumbel_noise(raw, generator)).argmax(dim=-1)  # (B, n_blocks); padding is -inf, never chosen
+        # (B, n_blocks); padding is -inf, never chosen
+        choice = self.padded(raw + gumbel_noise(raw, generator)).argmax(dim=-1)
         out = torch.zeros_like(raw).scatter_(1, self.block_offset + choice, 1.0)  # the chosen entry of each block
         return out.index_copy_(1, self.tanh_cols, torch.tanh(raw.index_select(1, self.tanh_cols)))
 
@@ -193,8 +196,8 @@ class Conditions:
             categories = state["categories"]
             index = category_position(categories, value)
             if index is None:
-                problems.append(unknown_category(column, value, categories, len(categories), state.get("rare_values", []),
-                                                 "bucket"))
+                problems.append(unknown_category(column, value, categories, len(categories),
+                                                 state.get("rare_values", []), "bucket"))
                 continue
             b, offset, width = blocks[column]
             parsed.append(Condition(column, value, b, offset, width, index, int(state["frequencies"][index])))
@@ -235,7 +238,8 @@ class Conditions:
 def draw_conditioned(
     propose, layout: BlockLayout, conditions: Conditions, size: int, generator: torch.Generator, describe: str
 ) -> torch.Tensor:
-    """`size` raw rows that meet every condition: `propose(m, generator)` gives m raw candidates steered by the primary one.
+    """`size` raw rows that meet every condition: `propose(m, generator)` gives m raw candidates steered by the
+    primary one.
 
     Rejection on the secondary conditions; if a combination is so rare for the
     model that `MAX_REJECTION_ROUNDS` rounds do not fill the block, the rest
@@ -286,14 +290,14 @@ class MarginalLoss:
         self.entropy = (target * target.clamp_min(1e-12).log()).sum()
 
     @classmethod
-    def from_released(cls, layout: BlockLayout, transformer, device: torch.device | str) -> "MarginalLoss":
+    def from_released(cls, layout: BlockLayout, transformer, device: torch.device | str) -> MarginalLoss:
         """Targets from a private transformer's `marginal_targets()` (one entry per softmax span, None: no target)."""
         widths = [w for w, activation in transformer.spans if activation == "softmax"]
         targets = transformer.marginal_targets()
         if len(targets) != len(widths):
             raise ValueError(f"{len(targets)} released marginals for {len(widths)} softmax spans")
         target = torch.cat([torch.as_tensor(t, dtype=torch.float32) if t is not None else torch.zeros(w)
-                            for t, w in zip(targets, widths)] or [torch.zeros(0)]).to(device)
+                            for t, w in zip(targets, widths, strict=True)] or [torch.zeros(0)]).to(device)
         return cls(layout, target)
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
@@ -365,7 +369,8 @@ class EncodedTabularGenerator(TabularGenerator):
                 raw = draw_conditioned(propose, self.layout_, fixed, SAMPLE_BLOCK_ROWS, generator, describe=str(fixed))
                 out = fixed.overwrite(self.layout_.sample(raw, generator))
         # decoding draws too (a capped column's pooled values), from the block's own seed
-        return self.transformer_.inverse_transform(out.cpu().numpy(), rng=np.random.default_rng(generator.initial_seed()))
+        return self.transformer_.inverse_transform(out.cpu().numpy(),
+                                                   rng=np.random.default_rng(generator.initial_seed()))
 
     def _check_batch_fits(self, rows: int, pac: int | None = None) -> None:
         """Before fitting: one batch (a multiple of `pac` rows, for CTGAN) must fit in the training table."""
@@ -387,9 +392,12 @@ class EncodedTabularGenerator(TabularGenerator):
 
     def _public_encode(self, table: pd.DataFrame, device: torch.device) -> torch.Tensor:
         """`_encode` with the public transformer: Gaussian mixtures on a bounded subsample, capped categories."""
-        return self._encode(table, lambda: DataTransformer(self.max_modes, self.transformer_sample_size,
-                                                           max_categories=self.max_categories).fit(table, seed=self.seed),
-                            device)
+        return self._encode(
+            table,
+            lambda: DataTransformer(self.max_modes, self.transformer_sample_size,
+                                    max_categories=self.max_categories).fit(table, seed=self.seed),
+            device,
+        )
 
     # -- persistence -----------------------------------------------------------
     def _learned_config(self) -> dict[str, Any]:

@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterator
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 
@@ -44,7 +44,8 @@ def flush_denormals() -> Iterator[None]:
 
 @contextmanager
 def seeded(device: torch.device, seed: int) -> Iterator[None]:
-    """torch's global RNG seeded with `seed` inside the block (CPU and `device`); the caller's state comes back after it."""
+    """torch's global RNG seeded with `seed` inside the block (CPU and `device`); the caller's state comes back
+    after it."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         yield
@@ -65,7 +66,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     """Mixed precision for the forward passes (and losses) of one training step: see the module docstring."""
     if check_precision(precision) == "fp32":
         return nullcontext()

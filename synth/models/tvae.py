@@ -96,7 +96,7 @@ class CategoryLatents(nn.Module):
         self.register_buffer("std", torch.ones(n_categories, embedding_dim))
 
     @classmethod
-    def from_moments(cls, count: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> "CategoryLatents":
+    def from_moments(cls, count: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> CategoryLatents:
         """Each category's diagonal Gaussian from its codes' count (n_categories,), Σ z and Σ z² (n_categories, dim),
         shrunk towards N(0, I) by `PRIOR_ROWS` pseudo-rows of the prior."""
         total = (count + PRIOR_ROWS)[:, None]
@@ -173,7 +173,8 @@ class TVAE(EncodedTabularGenerator):
                         self.decoder_.sigma.clamp_(0.01, 1.0)
                     sums += torch.stack([reconstruction.detach(), kl.detach()])
                 reconstruction_mean, kl_mean = (sums / len(data)).tolist()
-                losses = {"loss": self.loss_factor * reconstruction_mean + kl_mean, "reconstruction": reconstruction_mean, "kl": kl_mean}
+                losses = {"loss": self.loss_factor * reconstruction_mean + kl_mean,
+                          "reconstruction": reconstruction_mean, "kl": kl_mean}
                 self.loss_history_.append(losses)
                 bar.set_postfix(loss=f"{losses['loss']:.3f}", kl=f"{kl_mean:.3f}")
                 # a checkpoint when one is due (every few minutes, and after the last epoch)
@@ -206,7 +207,7 @@ class TVAE(EncodedTabularGenerator):
         second = torch.zeros(n_categories, self.embedding_dim, device=device)  # Σ mu² + var
         for x in data.split(max(self.batch_size, 4096)):
             mu, logvar = encoder(x)
-            for start, (_, offset, width) in zip(self._block_starts(), blocks):
+            for start, (_, offset, width) in zip(self._block_starts(), blocks, strict=True):
                 category = start + x[:, offset : offset + width].argmax(dim=1)
                 count.index_add_(0, category, torch.ones(len(x), device=device))
                 first.index_add_(0, category, mu)

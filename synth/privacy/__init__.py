@@ -17,9 +17,11 @@ PRIVATE_KINDS = {"ctgan": "dp_ctgan", "tvae": "dp_tvae"}
 #: Spec keys of a generator that a private fit does not use, with why (a non-default value is refused).
 NOT_USED_UNDER_PRIVACY = {
     "pac": "DP-SGD needs each row's gradient on its own, so DP-CTGAN uses pac 1",
-    "transformer_sample_size": "the private preprocessing counts every row once; no Gaussian mixture is fitted on a subsample",
+    "transformer_sample_size": ("the private preprocessing counts every row once; no Gaussian mixture is fitted "
+                                "on a subsample"),
     "max_categories": "a private fit keeps only declared categories or those found above a noise threshold",
-    "precision": "the private models train in float32 (Opacus's per-row gradient norms are not checked under bf16 autocast)",
+    "precision": ("the private models train in float32 (Opacus's per-row gradient norms are not checked under "
+                  "bf16 autocast)"),
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from synth.errors import GeneratorInputError
 
@@ -45,7 +45,8 @@ def default_delta(n_rows: int) -> float:
     return 10.0 ** -(math.floor(math.log10(max(n_rows, 1))) + 1)
 
 
-def epsilon(history: Iterable[Entry], delta: float, accountant: str = "rdp", orders: Sequence[float] | None = None) -> float:
+def epsilon(history: Iterable[Entry], delta: float, accountant: str = "rdp",
+            orders: Sequence[float] | None = None) -> float:
     """ε after the mechanisms in `history`, computed by Opacus' own accountant (its default RDP orders / PRV error).
 
     `orders` (RDP only) replaces the default orders; fewer orders can only give a larger ε.
@@ -117,7 +118,8 @@ def calibrate_noise(
     return high
 
 
-def _bisect(total, target: float, tolerance: float, steps: int, sample_rate: float, low: float = 0.0, high: float | None = None):
+def _bisect(total, target: float, tolerance: float, steps: int, sample_rate: float, low: float = 0.0,
+            high: float | None = None):
     """(low, high) around the σ where `total(σ)` meets `target`, with total(high) <= target within `tolerance`."""
     if high is None:
         high = 1.0

@@ -20,14 +20,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 
 from synth.errors import GeneratorInputError
-from synth.privacy.accounting import ACCOUNTANTS, BudgetTooSmall, calibrate_noise, default_delta, epsilon, selection_threshold
+from synth.privacy.accounting import (
+    ACCOUNTANTS,
+    BudgetTooSmall,
+    calibrate_noise,
+    default_delta,
+    epsilon,
+    selection_threshold,
+)
 from synth.privacy.ledger import COVERS, NOT_COVERED, package_versions
 from synth.privacy.transformer import DPDataTransformer
 
@@ -77,7 +85,8 @@ class PrivacyBudget:
                 f"publishing a row outright; use at most {default_delta(n):g} or leave delta out"
             )
         self.delta_ = self.delta if self.delta is not None else default_delta(n)
-        self.delta_rule_ = "declared in the spec" if self.delta is not None else "default: the largest power of ten below 1/n"
+        self.delta_rule_ = ("declared in the spec" if self.delta is not None
+                            else "default: the largest power of ten below 1/n")
         self.selection_delta_ = SELECTION_DELTA_SHARE * self.delta_ if plan.discovered else 0.0
         self.accountant_delta_ = self.delta_ - self.selection_delta_
         self.plan_ = plan
@@ -143,7 +152,8 @@ class PrivacyBudget:
                 "is not its own and DP-SGD's bound does not hold; use a module without BatchNorm"
             )
         private = GradSampleModuleFastGradientClipping(
-            module, batch_first=True, loss_reduction="sum", strict=True, max_grad_norm=self.max_grad_norm, use_ghost_clipping=True,
+            module, batch_first=True, loss_reduction="sum", strict=True, max_grad_norm=self.max_grad_norm,
+            use_ghost_clipping=True,
         )
         device = next(module.parameters()).device
         noise = torch.Generator(device=device).manual_seed(seed)
@@ -190,7 +200,8 @@ class PrivacyBudget:
         transformer = self.transformer_
         plan = self.plan_
         public_categories = {
-            c.name: len(c.state["categories"]) for c in transformer.columns_ if c.kind == "categorical" and c.state["source"] != "private selection"
+            c.name: len(c.state["categories"]) for c in transformer.columns_
+            if c.kind == "categorical" and c.state["source"] != "private selection"
         }
         return {
             "epsilon": round(total, 4),
@@ -202,14 +213,17 @@ class PrivacyBudget:
             "accountant": self.accountant,
             "adjacency": "add or remove one row of the training table",
             "composition": (
-                f"all Gaussian mechanisms composed in one {self.accountant.upper()} accountant at δ={self.accountant_delta_:.3g}"
-                + (f", plus δ={self.selection_delta_:.3g} for private category discovery" if self.selection_delta_ else "")
+                f"all Gaussian mechanisms composed in one {self.accountant.upper()} accountant "
+                f"at δ={self.accountant_delta_:.3g}"
+                + (f", plus δ={self.selection_delta_:.3g} for private category discovery"
+                   if self.selection_delta_ else "")
                 + "; the parts' standalone ε add up to more than the total"
             ),
             "parts": [
                 {
                     "part": "preprocessing",
-                    "mechanism": "Gaussian noise on histogram counts (each row in one cell per histogram: L2 sensitivity 1)",
+                    "mechanism": ("Gaussian noise on histogram counts (each row in one cell per histogram: "
+                                  "L2 sensitivity 1)"),
                     "noise_multiplier": round(self.preprocessing_sigma_, 4),
                     "sample_rate": 1.0,
                     "steps": plan.queries,
@@ -217,13 +231,15 @@ class PrivacyBudget:
                     "share_of_target": self.preprocessing_share,
                     "releases": [r.to_dict() for r in transformer.releases_],
                     "category_selection": (
-                        {"columns": plan.discovered, "threshold": round(self.selection_threshold_, 1), "delta": self.selection_delta_}
+                        {"columns": plan.discovered, "threshold": round(self.selection_threshold_, 1),
+                         "delta": self.selection_delta_}
                         if plan.discovered else None
                     ),
                 },
                 {
                     "part": "training",
-                    "mechanism": "DP-SGD (Opacus): per-row gradient clipping and Gaussian noise, Poisson-sampled batches",
+                    "mechanism": ("DP-SGD (Opacus): per-row gradient clipping and Gaussian noise, "
+                                  "Poisson-sampled batches"),
                     "private_module": private_module,
                     "noise_multiplier": round(self.noise_multiplier_, 4),
                     "sample_rate": round(self.sample_rate_, 6),
@@ -243,6 +259,7 @@ class PrivacyBudget:
             "post_processing": post_processing,
             "covers": COVERS,
             "not_covered": NOT_COVERED,
-            "noise_source": "torch / NumPy pseudo-random generators seeded from the spec's seed (Opacus secure_mode off)",
+            "noise_source": ("torch / NumPy pseudo-random generators seeded from the spec's seed "
+                             "(Opacus secure_mode off)"),
             "versions": package_versions(),
         }

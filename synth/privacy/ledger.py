@@ -10,11 +10,12 @@ from importlib import metadata
 from typing import Any
 
 #: What ε covers and what it does not; stated in every ledger.
-COVERS = "the synthetic rows (data.parquet / data/) and the saved generator (model/), and anything sampled from it later"
+COVERS = ("the synthetic rows (data.parquet / data/) and the saved generator (model/), and anything sampled from it "
+          "later")
 NOT_COVERED = [
-    "the gate's figures in this card, report.html and validation/: they are computed on the real training and holdout rows "
-    "(for example the real columns' ranges and marginals) and are not differentially private; share them only with people "
-    "allowed to see the real data",
+    "the gate's figures in this card, report.html and validation/: they are computed on the real training and "
+    "holdout rows (for example the real columns' ranges and marginals) and are not differentially private; share "
+    "them only with people allowed to see the real data",
     "the decision to publish: the gate passing or failing depends on the real rows",
     "the holdout rows: never trained on, so ε does not concern them, but the gate reads them",
     "the exact row counts in the card's split and source sections (the model itself only used a noisy count)",
@@ -43,9 +44,11 @@ def ledger_markdown(ledger: dict[str, Any]) -> list[str]:
         "",
         "| part | mechanism | noise multiplier σ | sampling rate q | steps | clipping norm | ε alone |",
         "|---|---|---|---|---|---|---|",
-        f"| preprocessing | {pre['mechanism']} | {pre['noise_multiplier']} | 1 | {pre['steps']} | (sensitivity 1) | {pre['epsilon']} |",
-        f"| training ({train['private_module']}) | {train['mechanism']} | {train['noise_multiplier']} | {train['sample_rate']} | "
-        f"{train['steps']} ({train['epochs']} epochs) | {train['max_grad_norm']} | {train['epsilon']} |",
+        f"| preprocessing | {pre['mechanism']} | {pre['noise_multiplier']} | 1 | {pre['steps']} | (sensitivity 1) | "
+        f"{pre['epsilon']} |",
+        f"| training ({train['private_module']}) | {train['mechanism']} | {train['noise_multiplier']} | "
+        f"{train['sample_rate']} | {train['steps']} ({train['epochs']} epochs) | {train['max_grad_norm']} | "
+        f"{train['epsilon']} |",
         "",
         "Preprocessing releases (noisy counts):",
         "",
@@ -56,8 +59,8 @@ def ledger_markdown(ledger: dict[str, Any]) -> list[str]:
     ]
     if pre.get("category_selection"):
         sel = pre["category_selection"]
-        lines += [f"- categories found privately in {', '.join(sel['columns'])}: a value is kept when its noisy count exceeds "
-                  f"{sel['threshold']} (adds δ = {sel['delta']:.3g})"]
+        lines += [f"- categories found privately in {', '.join(sel['columns'])}: "
+                  f"a value is kept when its noisy count exceeds {sel['threshold']} (adds δ = {sel['delta']:.3g})"]
     public = ledger["public"]
     lines += [
         f"- public (declared, costs no ε): {public['schema']}; bounds of {', '.join(public['bounds']) or 'no column'}; "

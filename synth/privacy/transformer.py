@@ -129,13 +129,15 @@ class DPDataTransformer(EncodedLayout):
             if column_kind(series) == "numeric":
                 plan.numeric.append(name)
                 if name in self.categories:
-                    problems.append(f"privacy.categories.{name}: {name!r} is numeric; declare privacy.bounds.{name}: [low, high] instead")
+                    problems.append(f"privacy.categories.{name}: {name!r} is numeric; "
+                                    f"declare privacy.bounds.{name}: [low, high] instead")
                 if name in self.bounds:
                     low, high = self.bounds[name]
                     try:
                         low, high = (_bound_value(v, series.dtype) for v in (low, high))
                     except (TypeError, ValueError):
-                        problems.append(f"privacy.bounds.{name}: {self.bounds[name]!r} are not numbers (or dates for a date column)")
+                        problems.append(f"privacy.bounds.{name}: {self.bounds[name]!r} are not numbers "
+                                        "(or dates for a date column)")
                         continue
                     if not low < high:
                         problems.append(f"privacy.bounds.{name}: low ({low:g}) must be below high ({high:g})")
@@ -144,7 +146,8 @@ class DPDataTransformer(EncodedLayout):
             else:
                 plan.categorical.append(name)
                 if name in self.bounds:
-                    problems.append(f"privacy.bounds.{name}: {name!r} is categorical; declare privacy.categories.{name}: [...] instead")
+                    problems.append(f"privacy.bounds.{name}: {name!r} is categorical; "
+                                    f"declare privacy.categories.{name}: [...] instead")
                 if name not in self.categories and not pd.api.types.is_bool_dtype(series):
                     plan.discovered.append(name)
         if not table.shape[1]:
@@ -154,7 +157,8 @@ class DPDataTransformer(EncodedLayout):
         return plan
 
     # -- fitting ---------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, *, sigma: float, selection_threshold: float | None, seed: int = 0) -> DPDataTransformer:
+    def fit(self, table: pd.DataFrame, *, sigma: float, selection_threshold: float | None,
+            seed: int = 0) -> DPDataTransformer:
         """Release the plan's noisy histograms (noise N(0, sigma²) per cell) and derive the encoding from them.
 
         `selection_threshold` is the noisy count a found category must exceed
@@ -191,7 +195,8 @@ class DPDataTransformer(EncodedLayout):
         # bucket order on the number line: negative (largest |x| first), zero, positive
         magnitude = np.abs(present)
         tiny = magnitude < 2.0 ** exponents[0]
-        exponent = np.clip(np.floor(np.log2(np.where(tiny, 1.0, magnitude))), exponents[0], exponents[-1]).astype(np.int64)
+        exponent = np.clip(np.floor(np.log2(np.where(tiny, 1.0, magnitude))),
+                           exponents[0], exponents[-1]).astype(np.int64)
         position = exponent - exponents[0]
         bucket = np.where(tiny, k, np.where(present > 0, k + 1 + position, k - 1 - position))
         noisy = self._noisy(np.bincount(bucket, minlength=2 * k + 1), rng)
@@ -240,7 +245,8 @@ class DPDataTransformer(EncodedLayout):
         cells = _cell_index(x, cell_low, cell_high)
         counts = np.bincount(cells, minlength=len(cell_low))
         noisy = self._noisy(np.append(counts, missing.sum()), rng)
-        self.releases_.append(Release(name, "cdf", len(noisy), f"{len(cell_low)} cells in [{low:g}, {high:g}] ({source} bounds) + missing"))
+        self.releases_.append(Release(name, "cdf", len(noisy),
+                                      f"{len(cell_low)} cells in [{low:g}, {high:g}] ({source} bounds) + missing"))
         noisy_values, noisy_missing = noisy[:-1], noisy[-1]
 
         # post-processing: the support is the declared range, or for private bounds the part of it clearly holding
@@ -275,7 +281,8 @@ class DPDataTransformer(EncodedLayout):
         }
         return ColumnInfo(name, "numeric", dtype, spans, state)
 
-    def _fit_categorical(self, name: str, series: pd.Series, rng: np.random.Generator, threshold: float | None) -> ColumnInfo:
+    def _fit_categorical(self, name: str, series: pd.Series, rng: np.random.Generator,
+                         threshold: float | None) -> ColumnInfo:
         is_bool = pd.api.types.is_bool_dtype(series)
         missing = series.isna().to_numpy()
         present = series[~missing]
@@ -298,7 +305,8 @@ class DPDataTransformer(EncodedLayout):
             noisy = self._noisy(np.append(value_counts.to_numpy(), int(missing.sum())), rng)
             kept = [i for i in range(len(domain)) if noisy[i] > threshold]
             self.releases_.append(Release(name, "category selection", len(kept) + 1,
-                                          f"{len(kept)} values released above a noisy count of {threshold:.0f} + missing"))
+                                          f"{len(kept)} values released above a noisy count of {threshold:.0f} "
+                                          "+ missing"))
         categories = [domain[i] for i in kept]
         frequencies = [float(noisy[i]) for i in kept]
         noisy_missing = float(noisy[-1])
@@ -344,7 +352,8 @@ class DPDataTransformer(EncodedLayout):
         parts = []
         for col in self.columns_:
             series = table[col.name]
-            parts.append(self._encode_numeric(col, series, rng) if col.kind == "numeric" else self._encode_categorical(col, series))
+            parts.append(self._encode_numeric(col, series, rng) if col.kind == "numeric"
+                         else self._encode_categorical(col, series))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def _encode_numeric(self, col: ColumnInfo, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
@@ -356,7 +365,8 @@ class DPDataTransformer(EncodedLayout):
         x = np.clip(np.where(isnull, state["low"], values), state["low"], state["high"])
         cell = _cell_index(x, cell_low, cell_high)
         width = cell_high - cell_low
-        within = np.where(width[cell] > 0, (x - cell_low[cell]) / np.where(width[cell] > 0, width[cell], 1.0), rng.random(len(x)))
+        within = np.where(width[cell] > 0, (x - cell_low[cell]) / np.where(width[cell] > 0, width[cell], 1.0),
+                          rng.random(len(x)))
         # values in cells outside the private support move to its nearest edge
         support = np.flatnonzero(mass > 0)
         below, beyond = cell < support[0], cell > support[-1]
@@ -381,8 +391,10 @@ class DPDataTransformer(EncodedLayout):
         most_frequent = next(i for i, c in enumerate(categories) if c is not None) if known else 0
         missing_slot = categories.index(None) if None in categories else most_frequent
         position = np.array([categories.index(c) for c in known] or [0], dtype=np.int64)
-        # a value that was not released (undeclared, unfound, or too rare for the noise) becomes the most frequent category
-        index = np.where(codes >= 0, position[np.clip(codes, 0, None)], np.where(series.isna().to_numpy(), missing_slot, most_frequent))
+        # a value that was not released (undeclared, unfound, or too rare for the noise) becomes the most frequent
+        # category
+        index = np.where(codes >= 0, position[np.clip(codes, 0, None)],
+                         np.where(series.isna().to_numpy(), missing_slot, most_frequent))
         return np.eye(len(categories), dtype=np.float32)[index]
 
     # -- decoding --------------------------------------------------------------
@@ -396,7 +408,8 @@ class DPDataTransformer(EncodedLayout):
             width = sum(w for w, _ in col.spans)
             block = matrix[:, offset : offset + width]
             offset += width
-            columns[col.name] = self._decode_numeric(col, block) if col.kind == "numeric" else self._decode_categorical(col, block)
+            columns[col.name] = (self._decode_numeric(col, block) if col.kind == "numeric"
+                                 else self._decode_categorical(col, block))
         return pd.DataFrame(columns)
 
     def _decode_numeric(self, col: ColumnInfo, block: np.ndarray) -> pd.Series:
@@ -435,7 +448,8 @@ class DPDataTransformer(EncodedLayout):
             "sigma": self.sigma_,
             "noisy_rows": self.noisy_rows_,
             "columns": [
-                {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans], "state": c.state}
+                {"name": c.name, "kind": c.kind, "dtype": c.dtype, "spans": [list(s) for s in c.spans],
+                 "state": c.state}
                 for c in self.columns_
             ],
         }
@@ -494,7 +508,8 @@ def _codes(series: pd.Series, domain: list) -> np.ndarray:
         lookup.setdefault(str(value), i)
     values = series.to_numpy(dtype=object)
     return np.fromiter(
-        (lookup.get(v, lookup.get(str(v), -1)) if v is not None and v is not pd.NA and not (isinstance(v, float) and np.isnan(v)) else -1
+        (lookup.get(v, lookup.get(str(v), -1))
+         if v is not None and v is not pd.NA and not (isinstance(v, float) and np.isnan(v)) else -1
          for v in values),
         dtype=np.int64,
         count=len(values),
