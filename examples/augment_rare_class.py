@@ -22,7 +22,8 @@ from examples._adult import POSITIVE, TARGET, classifier, real_split, xy  # noqa
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--catalog-root", type=Path, help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
+    parser.add_argument("--catalog-root", type=Path,
+                        help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
     parser.add_argument("--dataset", default="adult")
     parser.add_argument("--version", help="a published version such as v2 (default: LATEST)")
     parser.add_argument("--rows", type=int, default=8000, help="synthetic minority rows to add")

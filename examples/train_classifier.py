@@ -20,7 +20,8 @@ from examples._adult import POSITIVE, classifier, real_split, xy  # noqa: E402
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--catalog-root", type=Path, help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
+    parser.add_argument("--catalog-root", type=Path,
+                        help="catalog root (default: SYNTH_CATALOG_ROOT or data/published)")
     parser.add_argument("--dataset", default="adult")
     parser.add_argument("--version", help="a published version such as v2 (default: LATEST)")
     args = parser.parse_args(argv)
