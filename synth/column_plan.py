@@ -353,8 +353,7 @@ def _nearest(column: pd.Series, rule: ColumnRule) -> pd.Series:
 
 def _from_labels(column: pd.Series, rule: ColumnRule) -> pd.Series:
     numbers = {_label(v): v for v in rule.values}
-    values = np.array([numbers.get(x, np.nan) if isinstance(x, str) else np.nan for x in column.tolist()],
-                      dtype="float64")
+    values = column.map(numbers).to_numpy(dtype="float64", na_value=np.nan)  # missing or unknown labels: NaN
     return _restore_dtype(values, rule.dtype, column.index)
 
 

@@ -359,15 +359,17 @@ class ConstraintSet:
 
     # -- after sampling ---------------------------------------------------------------------------------------
     def inverse(self, frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
-        """Generated rows of the learned table → rows of the real table (split combinations, derived columns)."""
-        out = frame.copy()
+        """Generated rows of the learned table → rows of the real table (split combinations, derived columns).
+        `frame` is the caller's own (a freshly decoded block) and is changed in place."""
+        out = frame
         for rule in self.constraints:
             if rule.kind == "fixed":
                 name = _merged_name(rule)
-                values = [json.loads(v) if isinstance(v, str) else [None] * len(rule.columns) for v in out[name]]
+                # each distinct combination is decoded once (there are few), then mapped onto the rows
+                parsed = {v: json.loads(v) for v in pd.unique(out[name]) if isinstance(v, str)}
                 for k, column in enumerate(rule.columns):
-                    out[column] = pd.Series([row[k] for row in values], index=out.index)
-                    out[column] = _cast(out[column], dtypes.get(column))
+                    part = out[name].map({label: values[k] for label, values in parsed.items()})
+                    out[column] = _cast(part, dtypes.get(column))
                 out = out.drop(columns=[name])
         for rule in self.constraints:
             if rule.kind == "derived":
@@ -478,6 +480,8 @@ def _cast(series: pd.Series, dtype: Any) -> pd.Series:
     if dtype is None:
         return series
     dtype = pd.api.types.pandas_dtype(dtype)
+    if series.dtype == dtype:
+        return series
     try:
         if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_extension_array_dtype(dtype):
             if series.isna().any():

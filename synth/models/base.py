@@ -286,7 +286,11 @@ class TabularGenerator(Generator):
         for attempt in range(1, MAX_REJECTION_ROUNDS + 1):
             if have >= SAMPLE_BLOCK_ROWS:
                 break
-            more = self._real_rows(self._sample_block(_round_seed(seed, attempt), block, fixed), seed, first)
+            # enough candidates for the rows still missing at the acceptance seen so far, with a margin (a
+            # function of this block's own draws only, so the block still depends on nothing but (seed, block))
+            acceptance = max(have / drawn, 0.01)
+            wanted = min(SAMPLE_BLOCK_ROWS, int((SAMPLE_BLOCK_ROWS - have) / acceptance * 1.25) + 64)
+            more = self._real_rows(self._sample_block(_round_seed(seed, attempt), block, fixed, wanted), seed, first)
             ok = self.constraints_.valid(more, tally=True)
             kept.append(more[ok])
             have, drawn = have + int(ok.sum()), drawn + len(more)
@@ -309,8 +313,9 @@ class TabularGenerator(Generator):
         takes."""
 
     @abstractmethod
-    def _sample_block(self, seed: int, block: int, fixed: Any) -> pd.DataFrame:
-        """The `SAMPLE_BLOCK_ROWS` decoded rows of block `block` of `seed`'s stream, from that block's own RNG."""
+    def _sample_block(self, seed: int, block: int, fixed: Any, rows: int = SAMPLE_BLOCK_ROWS) -> pd.DataFrame:
+        """The `rows` (normally `SAMPLE_BLOCK_ROWS`; fewer for rejection rounds) decoded rows of block `block` of
+        `seed`'s stream, from that block's own RNG."""
 
     def _table_config(self) -> dict[str, Any]:
         return {"columns": self.columns_, "column_plan": self.plan_.to_config() if self.plan_ is not None else None,

@@ -310,11 +310,12 @@ class GaussianCopula(TabularGenerator):
         self.correlation_ = correlation / np.outer(scale, scale)
 
     # -- one block of sampling ------------------------------------------------------
-    def _sample_block(self, seed: int, block: int, fixed: list[tuple[int, float, float]] | None) -> pd.DataFrame:
+    def _sample_block(self, seed: int, block: int, fixed: list[tuple[int, float, float]] | None,
+                      rows: int = SAMPLE_BLOCK_ROWS) -> pd.DataFrame:
         """Scores drawn and decoded with the block's own NumPy generator (pooled values are drawn from it too)."""
         rng = np.random.default_rng([seed % 2**63, block])
         fixed = fixed or []
-        return self._decode(self._draw_scores(SAMPLE_BLOCK_ROWS, fixed, rng), fixed, rng)
+        return self._decode(self._draw_scores(rows, fixed, rng), fixed, rng)
 
     def _draw_scores(self, n: int, fixed: list[tuple[int, float, float]], rng: np.random.Generator) -> np.ndarray:
         """(n, d) normal scores: z ~ N(0, Σ), or conditioned on the fixed scores lying in their categories'

@@ -359,14 +359,15 @@ class EncodedTabularGenerator(TabularGenerator):
     def _proposer(self, fixed: Conditions | None) -> Proposer:
         """How this model proposes raw rows, given the checked conditions (None: unconditional)."""
 
-    def _sample_block(self, seed: int, block: int, fixed: Conditions | None) -> pd.DataFrame:
+    def _sample_block(self, seed: int, block: int, fixed: Conditions | None,
+                      rows: int = SAMPLE_BLOCK_ROWS) -> pd.DataFrame:
         generator = block_generator(seed, block, torch.device(self.device))
         with torch.no_grad():
             propose = self._proposer(fixed)
             if fixed is None:
-                out = self.layout_.sample(propose(SAMPLE_BLOCK_ROWS, generator), generator)
+                out = self.layout_.sample(propose(rows, generator), generator)
             else:
-                raw = draw_conditioned(propose, self.layout_, fixed, SAMPLE_BLOCK_ROWS, generator, describe=str(fixed))
+                raw = draw_conditioned(propose, self.layout_, fixed, rows, generator, describe=str(fixed))
                 out = fixed.overwrite(self.layout_.sample(raw, generator))
         # decoding draws too (a capped column's pooled values), from the block's own seed
         return self.transformer_.inverse_transform(out.cpu().numpy(),
