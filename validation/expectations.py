@@ -405,9 +405,9 @@ def _to_check(result: Any, data: pd.DataFrame, suite_label: str) -> CheckResult:
     elif kind in ("nulls_max", "nulls_min"):
         value = round(float(data[column].isna().mean()), 4)
         if kind == "nulls_max":
-            detail = f"{column} is {value:.1%} null; at most {1 - kwargs['mostly']:.1%} allowed"
+            detail = f"{column} is {value:.1%} null; at most {1 - kwargs.get('mostly', 1.0):.1%} allowed"
         else:
-            detail = f"{column} is {value:.1%} null; at least {kwargs['mostly']:.1%} required"
+            detail = f"{column} is {value:.1%} null; at least {kwargs.get('mostly', 1.0):.1%} required"
     elif kind == "constraint":
         share = (observed.get("unexpected_percent") or 0) / 100
         value = round(share, 6)

@@ -33,6 +33,7 @@ def published(prefect_server, tmp_path_factory, adult):
     relaxed = _sets(
         "validation.min_quality=0.3", "validation.min_column_shapes=0.3", "validation.min_pair_trends=0.3",
         "validation.null_tolerance=0.2", "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0",
+        "validation.min_rare_class_f1_ratio=0", "validation.max_target_share_ratio=1000",
         "validation.max_dcr_share=1.0", "validation.max_membership_auc=1.0",
         "constraints=['age >= 17', 'hours-per-week > 0', 'fixed combinations of education, education-num']",
         "conditions=[{values: {income: '>50K'}, rows: 100}]",

@@ -19,6 +19,7 @@ TINY = ["generator.epochs=1", "generator.generator_dim=[64]", "generator.discrim
 RELAXED = [
     "validation.min_quality=0.3", "validation.min_column_shapes=0.3", "validation.min_pair_trends=0.3",
     "validation.null_tolerance=0.5", "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0",
+    "validation.min_rare_class_f1_ratio=0", "validation.max_target_share_ratio=1000",
     "validation.max_dcr_share=1.0", "validation.max_membership_auc=1.0", "validation.max_exact_copy_rate=1.0",
 ]
 

@@ -92,7 +92,8 @@ def test_an_interval_schedule_publishes(prefect_server_process, tmp_path, adult_
         f"source.path={adult_sample_csv}", f"publish.root={root}", "name=nightly_adult",
         "generator={kind: gaussian_copula}", "schedule={interval: 10}",
         # the copula is the fastest generator; it does not reach the default detection and utility bars
-        "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0", "validation.null_tolerance=0.2",
+        "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0", "validation.min_rare_class_f1_ratio=0",
+        "validation.max_target_share_ratio=1000", "validation.null_tolerance=0.2",
         "validation.min_pair_trends=0.5",
     ]
     args = [str(BIN / "synth"), "serve", str(ROOT / "pipelines" / "adult_ctgan.yaml")]

@@ -185,3 +185,10 @@ def test_declared_constraints_are_checked(split, tmp_path):
     assert scored["quality_score, column_shapes, pair_trends"].endswith(f"a random 500 of {len(bad):,} synthetic rows")
     schema_scored = next(v for k, v in scored.items() if k.startswith("schema"))
     assert f"every one of the {len(bad):,} synthetic rows" in schema_scored
+
+
+def test_zero_null_tolerance_is_judged_not_an_internal_error(split):
+    # GX leaves `mostly` out of an expectation's kwargs when it is 1 (no tolerance at all)
+    train, _, fresh = split
+    report = _gate(train, None, fresh, null_tolerance=0, max_rows_scored=500)
+    assert any(c.name.startswith("nulls_max:") for c in report.checks)
