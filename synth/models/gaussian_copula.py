@@ -383,8 +383,9 @@ class GaussianCopula(TabularGenerator):
                 continue
             slot, marginal = slots[column]
             categories, frequencies = marginal["categories"], marginal["frequencies"]
-            # a category of a pandas Categorical may be declared but have no rows: it has no interval
-            seen = [c for c, f in zip(categories, frequencies, strict=True) if f > 0]
+            # a category of a pandas Categorical may be declared but have no rows: it has no interval. A capped
+            # column has one frequency more than categories (the pooled rare values' slot, last): not strict
+            seen = [c for c, f in zip(categories, frequencies, strict=False) if f > 0]
             index = category_position(categories, value)
             if index is None or frequencies[index] == 0:
                 problems.append(unknown_category(column, value, seen, len(categories), marginal.get("rare_values", []),
