@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/ off the import path: bench/profile.py would shadow Python's `profile`, which torch imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 ADULT = ROOT / "data" / "adult" / "adult.data.gz"
