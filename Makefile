@@ -35,7 +35,7 @@ test: install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-# The fast tier: everything but whole pipelines and other `slow` tests (about 2 minutes here).
+# The fast tier: everything but whole pipelines and other `slow` tests (under 2 minutes here; tests/conftest.py).
 test-fast: install
 	@$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; exit 1; fi; exit $$rc

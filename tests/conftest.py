@@ -29,11 +29,26 @@ ADULT_COLUMNS = [
 SLOW_HOSTILE_FILES = {"test_runs.py", "test_server.py", "test_resume.py", "test_gate_limits.py"}
 
 
+#: Files whose tests run the whole statistical gate, train private or several models, or fit a model per case
+#: (measured with `pytest -m "not slow" --durations=40`, 2026-12-02: together about 2 of the fast tier's 3
+#: minutes); they join the `slow` tier so `make test-fast` stays under 2 minutes. `make test` runs them all.
+SLOW_FILES = {
+    ("unit", "test_gate.py"), ("unit", "test_validate_cli.py"), ("unit", "test_images_gate.py"),
+    ("unit", "test_privacy.py"), ("unit", "test_resume.py"), ("unit", "test_columns.py"),
+    ("unit", "test_generators_with_rules.py"), ("hostile", "test_models.py"),
+}
+#: Single tests of the same weight in otherwise quick files: `synth init` on the 100,000-row shared table.
+SLOW_TESTS = {"test_init_diabetes"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Whole pipelines and whole-process fault cases are the `slow` tier: `make test-fast` runs everything else."""
+    """Whole pipelines, whole-process fault cases and the heaviest unit files are the `slow` tier: `make test-fast`
+    runs everything else."""
     for item in items:
         parts = item.path.parts
-        if "integration" in parts or ("hostile" in parts and item.path.name in SLOW_HOSTILE_FILES):
+        folder = parts[-2] if len(parts) > 1 else ""
+        if ("integration" in parts or ("hostile" in parts and item.path.name in SLOW_HOSTILE_FILES)
+                or (folder, item.path.name) in SLOW_FILES or item.originalname in SLOW_TESTS):
             item.add_marker(pytest.mark.slow)
 
 
