@@ -33,6 +33,7 @@ from synth.models.configs import (
     DCGANConfig,
     DDPMConfig,
     GaussianCopulaConfig,
+    PrivacyConfig,
     TVAEConfig,
 )
 
@@ -392,31 +393,16 @@ class ImageValidationSpec(_Strict):
     max_images_scored: int = Field(default=10_000, ge=100)
 
 
-class PrivacySpec(_Strict):
+class PrivacySpec(PrivacyConfig, _Strict):
     """Differential privacy for everything that reads the training rows (see README "Differential privacy").
 
     With this block, `ctgan` trains as DP-CTGAN and `tvae` as DP-TVAE
-    (`synth.models.dp_ctgan`, `synth.models.dp_tvae`); other generators are refused.
+    (`synth.models.dp_ctgan`, `synth.models.dp_tvae`); other generators are refused. The fields and their
+    bounds are the private generators' own (`synth.models.configs.PrivacyConfig`); a spec must state ε.
     """
 
     #: Total ε spent on the training rows: preprocessing counts and DP-SGD, composed by the accountant.
     epsilon: float = Field(gt=0, le=100)
-    #: δ; left out, the largest power of ten below 1/n for n training rows (Adult: 1e-5). Must be below 1/n.
-    delta: float | None = Field(default=None, gt=0, lt=1)
-    #: DP-SGD clips each row's gradient to this L2 norm.
-    max_grad_norm: float = Field(default=1.0, gt=0)
-    #: ε the preprocessing counts may spend on their own (as a share of `epsilon`); composed jointly with training,
-    #: the total stays `epsilon` and training gets the rest.
-    preprocessing_share: float = Field(default=0.2, gt=0, lt=1)
-    #: Opacus accountant composing every mechanism: rdp (Rényi DP) or prv (privacy loss random variables, tighter).
-    accountant: Literal["rdp", "prv"] = "rdp"
-    #: Public bounds of numeric (or date) columns, e.g. {age: [17, 90]}: cost no ε; values outside are clipped.
-    #: Numeric columns left out get bounds learned privately (charged to ε).
-    bounds: dict[str, tuple[Any, Any]] = Field(default_factory=dict)
-    #: Public category lists, e.g. {sex: [Female, Male]}: cost no ε. Categorical columns left out keep only values
-    #: found privately (noisy count above a threshold). Values not listed or found, or too rare to stand out from the
-    #: noise, are trained on as the column's most frequent value and never generated.
-    categories: dict[str, list[Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _bounds_and_lists(self) -> PrivacySpec:
