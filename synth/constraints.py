@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth.columns import numeric_values, timestamp_seconds
 from synth.errors import GeneratorInputError, ModelError, SpecError
 
 #: Rounds of fresh candidates a block may draw to replace rows that break a rule.
@@ -498,13 +499,7 @@ def _cast(series: pd.Series, dtype: Any) -> pd.Series:
 
 def _column_values(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """(values as float64 — datetimes as seconds —, present mask)."""
-    series = table[column]
-    if pd.api.types.is_datetime64_any_dtype(series):
-        present = series.notna().to_numpy()
-        stamps = series.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(series.dt, "tz", None) else series
-        values = np.where(present, stamps.astype("datetime64[ns]").to_numpy().astype("int64") / 1e9, np.nan)
-        return values, present
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    values = numeric_values(table[column])
     return values, ~np.isnan(values)
 
 
@@ -516,7 +511,8 @@ def _holds(rule: Constraint, table: pd.DataFrame) -> np.ndarray:
         if a.other is not None:
             right, right_present = _column_values(table, a.other)
         else:
-            right, right_present = np.full(len(table), _as_float(a.value)), np.ones(len(table), dtype=bool)
+            bound = timestamp_seconds(a.value, table[a.column].dtype) if isinstance(a.value, str) else a.value
+            right, right_present = np.full(len(table), float(bound)), np.ones(len(table), dtype=bool)
         with np.errstate(invalid="ignore"):
             result = {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
                       "==": left == right, "!=": left != right}[a.op]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synth.columns import numeric_values
 from validation.checks import CheckResult
 
 #: Bins per numeric column, and categories kept per categorical column (the rest is one "other" bin).
@@ -65,11 +66,7 @@ def _bins(values: pd.Series) -> np.ndarray:
         codes = pd.Categorical(text.where(text.isin(top), "\x00other"), categories=[*top, "\x00other"]).codes
         codes = np.asarray(codes, dtype=np.int64)
     else:
-        if pd.api.types.is_datetime64_any_dtype(values):
-            numbers = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
-            x = numbers.astype("datetime64[ns]").to_numpy().astype("int64").astype("float64")
-        else:
-            x = values.to_numpy(dtype="float64", na_value=np.nan)
+        x = numeric_values(values)
         present = x[~missing]
         edges = np.unique(np.quantile(present, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])) if len(present) else []
         codes = np.searchsorted(edges, np.nan_to_num(x), side="right").astype(np.int64)

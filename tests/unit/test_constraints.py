@@ -201,3 +201,11 @@ def test_combinations_that_never_occur_although_independence_would_fill_them_are
     proposed = dict(propose(pd.DataFrame({"InternetService": internet, "TechSupport": support})))
     assert list(proposed) == ["fixed combinations of TechSupport, InternetService"] or \
         list(proposed) == ["fixed combinations of InternetService, TechSupport"]
+
+
+def test_a_date_in_a_rule_is_read_in_the_columns_zone():
+    # 23:30 UTC on New Year's Eve is already 2024 in Amsterdam: the rule reads its date where the column's times are
+    when = pd.Series(pd.to_datetime(["2023-12-31 23:30", "2023-12-31 22:30"]).tz_localize("UTC")).dt.tz_convert(
+        "Europe/Amsterdam")
+    rules = ConstraintSet.from_spec(["when >= 2024-01-01"])
+    assert rules.valid(pd.DataFrame({"when": when})).tolist() == [True, False]
