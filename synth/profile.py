@@ -640,15 +640,18 @@ def public_bounds(low: float, high: float) -> tuple[float, float]:
 
 def suggest_target(profiles: list[ColumnProfile]) -> tuple[str | None, str]:
     """The last kept column when it is categorical, boolean or discrete with 2 to `MAX_TARGET_CLASSES` values
-    (tables conventionally put the label last); else none. Returns (name or None, the reason)."""
+    (tables conventionally put the label last); else none, and the reason says that a number can be named with
+    --target (the gate then scores it as a regression target). Returns (name or None, the reason)."""
     kept = [p for p in profiles if p.keep]
     if not kept:
         return None, "no column kept"
     last = kept[-1]
     if last.kind in ("categorical", "boolean", "discrete") and 2 <= last.distinct <= MAX_TARGET_CLASSES:
         return last.name, f"the last column, {last.kind} with {last.distinct} classes"
+    # a number to predict (regression) is never guessed: a table's last column is as often a measurement as a label
     return None, (f"the last column {last.name!r} is {last.kind} with {last.distinct:,} values, not a class label "
-                  f"(2 to {MAX_TARGET_CLASSES} classes); pass --target to choose one")
+                  f"(2 to {MAX_TARGET_CLASSES} classes); pass --target to choose one (a numeric column with more than "
+                  f"{DISCRETE_MAX_VALUES} values is predicted as a regression target, scored by R²)")
 
 
 def pandas_na_words(path: Path, layout: CsvLayout, names: list[str] | None,

@@ -349,7 +349,8 @@ class ValidationSpec(_Strict):
     max_dcr_share: float = Field(default=0.6, ge=0, le=1)
     #: ROC AUC of a nearest-synthetic-row membership-inference attack (0.5 = no signal).
     max_membership_auc: float = Field(default=0.6, ge=0.5, le=1)
-    #: TSTR / TRTR macro-F1 ratio on the real holdout (needs `target`).
+    #: TSTR / TRTR ratio on the real holdout (needs `target`): macro-F1 for a class target, R² for a numeric one
+    #: with many values (validation.utility.target_kind).
     min_utility_ratio: float = Field(default=0.8, ge=0, le=1)
     #: For a two-class target: TSTR / TRTR F1 of the rarer class alone, which a macro average can hide.
     min_rare_class_f1_ratio: float = Field(default=0.75, ge=0, le=1)
@@ -478,7 +479,7 @@ class PipelineSpec(_Strict):
     description: str = ""
     #: A table (format csv/parquet) or labelled images (format image_folder/npz/idx/sklearn_digits).
     source: SourceSpec | ImageSourceSpec
-    #: The column a downstream classifier predicts (must exist in the source).
+    #: The column a downstream model predicts (must exist in the source): classes, or a number (regression).
     target: str | None = None
     generator: GeneratorSpec
     #: Synthetic rows to publish; left out, as many as the training rows.

@@ -76,8 +76,9 @@ def _bins(values: pd.Series) -> np.ndarray:
 
 
 def next_steps(checks: list[CheckResult], columns: list[tuple[str, float]], hyperparameters: dict[str, Any] | None
-               = None) -> list[str]:
-    """What to try, one line each, from what failed (empty when nothing did)."""
+               = None, *, target_kind: str | None = None) -> list[str]:
+    """What to try, one line each, from what failed (empty when nothing did). `target_kind` ("regression" or
+    "classification", `validation.utility.target_kind`) words the utility advice."""
     failed = {c.name: c for c in checks if c.required and not c.passed}
     if not failed:
         return []
@@ -102,10 +103,18 @@ def next_steps(checks: list[CheckResult], columns: list[tuple[str, float]], hype
                      "less" + (f" (generator.epochs={max(1, epochs // 2)})" if epochs else "")
                      + ", or with differential privacy (a privacy: block); loosen the privacy thresholds only if "
                        "that closeness is acceptable for this data")
-    if {"tstr_trtr_ratio", "rare_class_f1_ratio"} & set(failed):
-        steps.append("models trained on the synthetic rows predict the target worse than on real rows: train longer"
-                     + (f" (generator.epochs={epochs * 2})" if epochs else "")
-                     + "; for a rare class, conditions: rows of that class can add examples of it")
+    utility = failed.get("tstr_trtr_ratio")
+    if utility is not None and utility.value is None:  # not measured: its detail says why (a target with no values)
+        steps.append(f"the utility check could not score the target: {utility.detail}")
+    elif {"tstr_trtr_ratio", "rare_class_f1_ratio"} & set(failed):
+        longer = "train longer" + (f" (generator.epochs={epochs * 2})" if epochs else "")
+        if target_kind == "regression":
+            steps.append("regressors trained on the synthetic rows predict the target worse than on real rows (R²): "
+                         f"{longer}; report.html's association-difference map shows which of the target's "
+                         "relationships the synthetic rows lost")
+        else:
+            steps.append(f"models trained on the synthetic rows predict the target worse than on real rows: {longer}"
+                         "; for a rare class, conditions: rows of that class can add examples of it")
     if "target_share_ratio" in failed:
         steps.append(f"the target's class shares drifted ({failed['target_share_ratio'].detail}): train longer, or "
                      "fix them with conditions: rows of the starved class")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -79,6 +79,7 @@ def run_gate(
     min_rare_class_f1_ratio: float | None = None,
     max_target_share_ratio: float | None = None,
     target_rebalanced: bool = False,
+    target_kind: Literal["classification", "regression"] | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
     null_tolerance: float,
     max_rows_scored: int,
@@ -101,7 +102,10 @@ def run_gate(
     figures measured elsewhere (`partitions_measurement`), are judged with
     their suite; schema ones in a GX suite of their own, *schema_figures*.
     `target_rebalanced` (the spec's conditions add target classes on purpose) makes the class-share check
-    report-only; `hyperparameters` (the generator's) let the next steps name the keys to change.
+    report-only; `hyperparameters` (the generator's) let the next steps name the keys to change. `target_kind`
+    overrides how the target is predicted: left out, a numeric target with more distinct values than integer
+    codes have is a regression target, scored by R², any other one a classification target, scored by F1
+    (`validation.utility.target_kind`).
     """
     from validation.diagnosis import column_detection, next_steps
     from validation.fidelity import detection_check, quality_checks
@@ -141,7 +145,7 @@ def run_gate(
             measured["utility"] = _utility(
                 train, holdout, synthetic, details, target=target, min_ratio=min_utility_ratio,
                 min_rare_ratio=min_rare_class_f1_ratio, max_share_ratio=max_target_share_ratio,
-                rebalanced=target_rebalanced, scoring=scoring)
+                rebalanced=target_rebalanced, kind=target_kind, scoring=scoring)
     for m in outside:
         measured.setdefault(_FIGURES_OF.get(m.suite, m.suite), []).append(m)
 
@@ -151,7 +155,8 @@ def run_gate(
     # 5. what gives the synthetic rows away, column by column, and what to try when something failed
     with timed(timings, "diagnosis"):
         details["column_detection"] = column_detection(train, synthetic, **scoring)
-        details["next_steps"] = next_steps(checks, details["column_detection"], dict(hyperparameters or {}))
+        details["next_steps"] = next_steps(checks, details["column_detection"], dict(hyperparameters or {}),
+                                           target_kind=(details.get("utility") or {}).get("kind"))
     details["seconds_per_suite"] = timings
     details["scored"] = _what_was_scored(details, synthetic, train, holdout)
     details["scored"].update({f"{m.suite}/{m.name}": m.detail for m in outside})
@@ -161,15 +166,28 @@ def run_gate(
 
 def _utility(train: pd.DataFrame, holdout: pd.DataFrame | None, synthetic: pd.DataFrame, details: dict[str, Any], *,
              target: str, min_ratio: float, min_rare_ratio: float | None, max_share_ratio: float | None,
-             rebalanced: bool, scoring: dict[str, Any]) -> list[Measurement]:
-    """TSTR / TRTR (and a two-class target's rare-class F1 ratio) when there is a holdout; the class shares."""
-    from validation.utility import target_balance_check, utility_check
+             rebalanced: bool, kind: str | None, scoring: dict[str, Any]) -> list[Measurement]:
+    """TSTR / TRTR (and a two-class target's rare-class F1 ratio) when there is a holdout; the class shares.
 
+    A regression target (`validation.utility.target_kind`) is scored by R², and has no classes: its share check is
+    reported as not applicable, and it has no rare class."""
+    from validation.utility import describe_kind, missing_target, target_balance_check, target_kind, utility_check
+
+    kind = kind or target_kind(train[target])
     measured = []
     if holdout is not None:
         measured, details["utility"] = utility_check(train, holdout, synthetic, target=target, min_ratio=min_ratio,
-                                                     min_positive_ratio=min_rare_ratio, **scoring)
-    if max_share_ratio is not None:
+                                                     min_positive_ratio=min_rare_ratio, kind=kind, **scoring)
+    if max_share_ratio is None:
+        return measured
+    if (problem := missing_target(train, target, "training")) is not None:
+        if holdout is None:  # else the utility figure already says it, as a failed check
+            measured.append(Measurement("utility", "target_share_ratio", None, max_share_ratio, "max", problem))
+    elif kind == "regression":
+        measured.append(Measurement.reported(
+            "utility", "target_share_ratio", None,
+            f"not applicable: {target!r} is {describe_kind(train[target], 'regression')}; class shares need classes"))
+    else:
         measured.append(target_balance_check(train, synthetic, target=target, max_ratio=max_share_ratio,
                                              rebalanced=rebalanced))
     return measured
@@ -257,9 +275,14 @@ def _what_was_scored(details: dict[str, Any], synthetic: pd.DataFrame, train: pd
         scored["membership_auc"] = (
             f"{rows(m, len(train))} training rows (members) and {rows(m, len(holdout))} holdout rows (non-members), "
             f"each against {rows(k, n)} synthetic rows")
-    if (utility := details.get("utility")) is not None:
-        u = utility["rows"]
+    if (utility := details.get("utility")) is not None and "rows" in utility:  # no rows: the target had no value
+        u, missing = utility["rows"], utility["missing_target_rows"]
+
+        def valued(table: str) -> str:  # rows with no target value were left out first: not a random sample
+            return f" with a {utility['target']!r} value" if missing[table] else ""
+
         scored["tstr_trtr_ratio"] = (
-            f"models trained on {rows(u['synthetic'], n)} synthetic rows and on {rows(u['train'], len(train))} "
-            f"training rows, tested on {u['holdout']:,} holdout rows")
+            f"{utility['metric']} of models trained on {rows(u['synthetic'], n - missing['synthetic'])} synthetic "
+            f"rows{valued('synthetic')} and on {rows(u['train'], len(train) - missing['training'])} training "
+            f"rows{valued('training')}, tested on {u['holdout']:,} holdout rows{valued('holdout')}")
     return scored

@@ -86,9 +86,12 @@ def _scorecard(report: GateReport) -> str:
         bad = [c for c in checks if c.required and not c.passed]
         suites.append(f"<td class={'bad' if bad else 'ok'}><b>{_e(suite)}</b><br>"
                       f"{'FAIL' if bad else 'pass'} &middot; {sum(c.passed for c in checks)} of {len(checks)}</td>")
+    # the utility ratio is of R² for a regression target and of macro-F1 for a classification one: say which
+    metric = (report.details.get("utility") or {}).get("metric")
     figures = "".join(
         f"<tr class={'ok' if c.passed else ('bad' if c.required else 'warn')}><td>{_e(c.suite)}</td>"
-        f"<td>{_e(c.name)}</td><td><b>{_e(c.value)}</b></td><td>{_e(c.requirement)}</td></tr>"
+        f"<td>{_e(c.name)}{_e(f' ({metric})') if metric and c.name == 'tstr_trtr_ratio' else ''}</td>"
+        f"<td><b>{_e(c.value)}</b></td><td>{_e(c.requirement)}</td></tr>"
         for c in report.checks if c.suite != "schema")
     return (f"<h2>Scorecard</h2><table class=narrow><tr>{''.join(suites)}</tr></table>"
             "<table class=narrow><tr><th>suite</th><th>figure</th><th>observed</th><th>required</th></tr>"

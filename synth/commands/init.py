@@ -243,7 +243,8 @@ def _target(args, profiles, by_name, headerless) -> tuple[str | None, str]:
     from synth.spec import column_names
 
     if args.target is None:
-        return suggest_target(profiles if not headerless else [_kept(p) for p in profiles])
+        name, why = suggest_target(profiles if not headerless else [_kept(p) for p in profiles])
+        return name, (f"{why}; {_utility_task(by_name[name])}" if name is not None else why)
     if args.target not in by_name:
         raise SynthError(f"--target {args.target!r} is not a column of {args.data}; columns: "
                          f"{column_names(list(by_name))}")
@@ -254,10 +255,24 @@ def _target(args, profiles, by_name, headerless) -> tuple[str | None, str]:
     if not chosen.keep and not headerless:
         raise SynthError(f"--target {args.target!r} is {chosen.kind} ({_comment(chosen.evidence, 120)}), which is "
                          "left out of the spec; choose a column to predict")
-    if chosen.kind in ("continuous", "datetime"):
-        return args.target, (f"chosen with --target; it is {chosen.kind}, and the utility check predicts classes: "
-                             "its most frequent values each become a class")
-    return args.target, "chosen with --target"
+    return args.target, f"chosen with --target; {_utility_task(chosen)}"
+
+
+def _utility_task(target) -> str:
+    """How the gate's utility check will score `target` (a ColumnProfile), by its rule
+    (`validation.utility.target_kind`, decided again there on the training rows): a number with more distinct
+    values than integer codes have is a regression target, anything else a set of classes."""
+    from synth.profile import DISCRETE_MAX_VALUES
+    from validation.utility import MAX_CLASSES
+
+    missing = (f"; its {target.missing:,} rows with no value are left out of that check" if target.missing else "")
+    if target.kind in ("continuous", "discrete") and target.distinct > DISCRETE_MAX_VALUES:
+        return (f"the utility check predicts it as a regression target (numeric with {target.distinct:,} distinct "
+                f"values, more than {DISCRETE_MAX_VALUES}): R² of regressors trained on synthetic rows against the "
+                f"same trained on real rows{missing}")
+    pooled = f", the {MAX_CLASSES} most frequent each a class and the rest one" if target.distinct > MAX_CLASSES else ""
+    return (f"the utility check predicts it as classes ({target.distinct:,} values{pooled}): F1 of classifiers "
+            f"trained on synthetic rows against the same trained on real rows{missing}")
 
 
 def _kept(p):
@@ -314,7 +329,7 @@ def _spec_text(args, name, out, layout, profiles, headerless, na_values, target,
             lines.append(f"    # - {_quote(p.name)}   # LEFT OUT, {what}; {_comment(p.action, 200)}")
     lines.append("")
     if target:
-        lines.append(f"target: {_quote(target)}   # {_comment(target_why)}; the utility check predicts it")
+        lines.append(f"target: {_quote(target)}   # {_comment(target_why)}")
     else:
         lines.append(f"# target: COLUMN   # none suggested: {_comment(target_why)}")
     lines += [

@@ -26,7 +26,8 @@ def register(commands) -> None:
         help="a pipeline spec: its source read options apply to --real/--holdout, and its target, thresholds and "
         "constraints to the gate",
     )
-    validate.add_argument("--target", help="column a classifier predicts (utility check); overrides the spec's")
+    validate.add_argument("--target", help="column a downstream model predicts (utility check: classes or regression); "
+                                            "overrides the spec's")
     validate.add_argument("--report", type=Path, metavar="DIR",
                           help="write report.html, gate.json and each GX suite's result into DIR")
     validate.add_argument("--seed", type=int, default=0, help="seed for subsampling and the checks' models")
