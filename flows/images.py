@@ -63,7 +63,7 @@ def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str, resu
                           data_sha256: str = ""):
     """Train the spec's generator; it checkpoints as it goes, and with `resume` continues from the last checkpoint
     (`synth.resume`; `data_sha256` is the source's, part of what identifies the run)."""
-    from flows.pipeline import _log_checkpoints
+    from flows.pipeline import _log_checkpoints, _log_stop
     from synth.resume import training_checkpoint
 
     get_run_logger().info("Training %s on %s (%s)", spec.generator.kind, device, spec.generator.hyperparameters())
@@ -71,6 +71,7 @@ def train_image_generator(train: ImageSet, spec: PipelineSpec, device: str, resu
     checkpoint = training_checkpoint(spec, train, data_sha256, device, resume)
     model.fit(train, checkpoint=checkpoint)
     _log_checkpoints(checkpoint)
+    _log_stop(model)
     return model
 
 
@@ -193,6 +194,8 @@ def _card(spec, model, train, holdout, synthetic, source_info, device, timings, 
             "device": device,
             "transform_seconds": round(model.transform_seconds_, 2),
             "final_losses": model.loss_history_[-1] if model.loss_history_ else {},
+            # why training stopped (all epochs, max_minutes, early stopping); a model not trained in epochs has none
+            **({"training": model.stopped_} if getattr(model, "stopped_", None) else {}),
         },
         "output": {
             "rows": len(synthetic),

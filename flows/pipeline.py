@@ -78,9 +78,22 @@ def train_generator(train: pd.DataFrame, spec: PipelineSpec, device: str, resume
     for change in plan.describe() if plan is not None else []:
         logger.info("Column %s: %s", change["column"], change["done"])
     _log_checkpoints(checkpoint)
+    _log_stop(model)
     if spec.privacy is not None:
         logger.info("%s (budget ε = %g)", _privacy_line(model), model.privacy_["target_epsilon"])
     return model
+
+
+def _log_stop(model) -> None:
+    """Why training stopped (synth.models.stopping; shared with flows.images): the card says it too."""
+    stopped = getattr(model, "stopped_", None)
+    if not stopped:
+        return
+    why = {"epochs": "all planned epochs ran", "max_minutes": "max_minutes ran out",
+           "early_stopping": "early stopping"}.get(stopped["reason"], stopped["reason"])
+    if stopped.get("best_epoch") is not None:
+        why += f"; kept the weights of epoch {stopped['best_epoch']} ({stopped['metric']} {stopped['score']:.4f})"
+    get_run_logger().info("Training stopped after epoch %d of %d: %s", stopped["epoch"], stopped["epochs"], why)
 
 
 def _log_checkpoints(checkpoint) -> None:
@@ -304,6 +317,8 @@ def _card(spec, model, train, holdout, output, source_info, device, timings, rep
             "device": device,
             "transform_seconds": round(model.transform_seconds_, 2),
             "final_losses": model.loss_history_[-1] if model.loss_history_ else {},  # a copula has none
+            # why training stopped (all epochs, max_minutes, early stopping); a model not trained in epochs has none
+            **({"training": model.stopped_} if getattr(model, "stopped_", None) else {}),
         },
         "output": {**output, "sampling_seed": spec.seed + 1,
                    "conditions": [c.model_dump(mode="json") for c in spec.conditions]},

@@ -1016,6 +1016,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"- kind: {_code(gen['kind'])} on {_code(gen['device'])}, seed {_md(gen['seed'])}",
         "- hyperparameters: " + ", ".join(f"{_md(k)}={_md(v)}" for k, v in gen["hyperparameters"].items()),
         "- final losses: " + ", ".join(f"{_md(k)} {v:.4f}" for k, v in (gen.get("final_losses") or {}).items()),
+        *_training_line(gen),
         f"- saved under `model/` {saved}(safetensors and JSON: no pickle, no training rows)",
         "",
         *_privacy_section(card),
@@ -1039,6 +1040,26 @@ def render_card(card: dict[str, Any]) -> str:
         lines += ["", "## Rows scored", *(f"- {_md(checks)}: {_md(rows)}" for checks, rows in scored.items())]
     lines += ["", "## Package versions", ", ".join(f"{_md(k)} {_md(v)}" for k, v in card["packages"].items()), ""]
     return "\n".join(lines)
+
+
+def _training_line(gen: dict[str, Any]) -> list[str]:
+    """One line on why training stopped (synth.models.stopping); none for a model not trained in epochs."""
+    stopped = gen.get("training")
+    if not stopped:
+        return []
+    hyper = gen.get("hyperparameters") or {}
+    why = {
+        "epochs": "all planned epochs ran",
+        "max_minutes": f"the time budget ran out (max_minutes={_md(hyper.get('max_minutes'))})",
+        "early_stopping": (f"early stopping: the {_md(stopped.get('metric'))} did not improve for "
+                           f"{_md(hyper.get('patience'))} scores in a row"),
+    }.get(stopped["reason"], _md(stopped["reason"]))
+    line = f"- training stopped after epoch {stopped['epoch']:,} of {stopped['epochs']:,}: {why}"
+    if stopped.get("best_epoch") is not None:
+        score = stopped.get("score")
+        shown = f"{score:.4f}" if isinstance(score, (int, float)) else "n/a"
+        line += f"; kept the weights of epoch {stopped['best_epoch']:,} ({_md(stopped.get('metric'))} {shown})"
+    return [line]
 
 
 def _columns_section(card: dict[str, Any]) -> list[str]:

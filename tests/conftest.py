@@ -82,10 +82,11 @@ def adult_sample_csv(tmp_path, adult) -> Path:
 TINY = {
     "ctgan": {"epochs": 2, "batch_size": 100, "generator_dim": (32,), "discriminator_dim": (32,), "embedding_dim": 16},
     "tvae": {"epochs": 2, "batch_size": 100, "compress_dims": (32,), "decompress_dims": (32,), "embedding_dim": 16},
+    "tab_ddpm": {"steps": 8, "batch_size": 100, "hidden_dims": (32, 32), "sampling_steps": 5},
     "gaussian_copula": {},
 }
 #: The same for one epoch.
-TINY_ONE_EPOCH = {kind: {**hyper, "epochs": 1} if hyper else hyper for kind, hyper in TINY.items()}
+TINY_ONE_EPOCH = {kind: {**hyper, "epochs": 1} if "epochs" in hyper else hyper for kind, hyper in TINY.items()}
 
 
 def mixed_table(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from typing import Any
 GENERATORS = {
     "ctgan": "synth.models.ctgan:CTGAN",
     "tvae": "synth.models.tvae:TVAE",
+    "tab_ddpm": "synth.models.tab_ddpm:TabDDPM",
     "gaussian_copula": "synth.models.gaussian_copula:GaussianCopula",
 }
 # Differentially private versions, trained in place of ctgan/tvae when a spec has a `privacy:` block

@@ -6,9 +6,13 @@
   `verbose`. It saves as `config.json` + safetensors (`synth.models.io`)
   and is rebuilt by `load` from that config and the weights alone. The
   learned state every caller may read (`loss_history_`,
-  `transform_seconds_`, `train_seconds_`, `privacy_`, `private_row_count_`)
-  is declared here with the value a loaded model has, so `load` never has
-  to fake a training run.
+  `transform_seconds_`, `train_seconds_`, `privacy_`, `private_row_count_`,
+  `stopped_`) is declared here with the value a loaded model has, so `load`
+  never has to fake a training run.
+- `Generator._epochs`: the epochs loop every neural `fit` runs: resuming from
+  a checkpoint, and stopping on `max_minutes` or early stopping
+  (`synth.models.stopping`), each family scoring on data `fit` held out
+  (`_validation`).
 - `TabularGenerator`: seeded block sampling of tables. `sample(n,
   conditions, seed, start)` draws fixed blocks of `SAMPLE_BLOCK_ROWS` rows,
   block j from its own RNG seeded by (seed, j), so row i never depends on
@@ -43,6 +47,18 @@ from synth.images import ImageSet, label_index, plan_labels, to_uint8
 from synth.models.checkpoint import NO_CHECKPOINT, TrainingCheckpoint
 from synth.models.configs import GeneratorConfig
 from synth.models.io import read_config, save_tensors, write_config
+from synth.models.stopping import (
+    HELD_OUT_MAX_IMAGES,
+    HELD_OUT_MAX_ROWS,
+    VALIDATION_ROWS,
+    EpochBar,
+    FidelityProxy,
+    StoppingCheckpoint,
+    TrainingStop,
+    Validation,
+    held_out_split,
+    validation_seed,
+)
 from synth.models.training import seeded
 from synth.sampling import fresh_seed
 
@@ -77,6 +93,10 @@ class Generator(ABC):
     privacy_: dict[str, Any] | None = None
     #: A private generator's noisy count of training rows (the default output size), else None.
     private_row_count_: int | None = None
+    #: Why training stopped (synth.models.stopping: reason, epochs trained and planned, and with early stopping the
+    #: epoch whose weights were kept and their score); None for a model not trained in epochs by `_epochs`, or one
+    #: saved before it was recorded.
+    stopped_: dict[str, Any] | None = None
 
     def __init__(self, config: GeneratorConfig | None = None, *, device: str = "cpu", seed: int = 0,
                  verbose: bool = True, **hyperparameters: Any):
@@ -129,22 +149,52 @@ class Generator(ABC):
         """`n` rows (a DataFrame) or images (an `ImageSet`); the same seed gives the same output."""
 
     def _epochs(self, checkpoint: TrainingCheckpoint | None, parts: dict[str, Any],
-                device: torch.device) -> tuple[TrainingCheckpoint, Any]:
-        """For `fit`: (the checkpoint, or one that never saves; the epochs left to train, as a progress bar).
+                device: torch.device, total: int | None = None) -> tuple[StoppingCheckpoint, EpochBar]:
+        """For `fit`: (the checkpoint, or one that never saves; the epochs left of `total` (default: the
+        `epochs` hyperparameter) to train, as a progress bar).
 
         Resuming restores `parts` (networks, optimisers), the RNG state and
         `loss_history_` from the checkpoint's last save and skips the epochs
         it covers; a fresh start begins at epoch 0 with no losses. `fit`
         calls `checkpoint.end_of_epoch` after each epoch.
+
+        The bar ends early when `max_minutes` run out or early stopping
+        stops (synth.models.stopping); once it ends, the networks in `parts`
+        hold the best-scoring weights (with early stopping) and `stopped_`
+        says why training stopped. Call it once everything the score reads
+        exists (a table model samples through `_sample_block`).
         """
         from tqdm.auto import tqdm
 
         self.loss_history_: list[dict[str, float]] = []
+        total = self.epochs if total is None else total
+        held_out = self.__dict__.pop("_held_out", None)  # what `fit` held out of training for early stopping
+        validation = None
+        if getattr(self.config, "early_stopping", False):
+            if held_out is None:
+                raise GeneratorInputError(f"{self.title}: early_stopping found no held-out data to score on")
+            validation = self._validation(parts, device, held_out)
+        modules = {name: part for name, part in parts.items() if isinstance(part, torch.nn.Module)}
+        config = self.config  # a private or copula config has no budget keys: no limit, no early stopping
+        stop = TrainingStop(epochs=total, max_minutes=getattr(config, "max_minutes", None), validation=validation,
+                            patience=getattr(config, "patience", 1), eval_every=getattr(config, "eval_every", None),
+                            modules=modules, device=device, seed=self.seed)
         checkpoint = checkpoint or NO_CHECKPOINT
-        first = checkpoint.start(parts, self.loss_history_, device)
-        bar = tqdm(range(first, self.epochs), initial=first, total=self.epochs, desc=self.title, unit="epoch",
+        # the best weights first: a checkpoint saved without early stopping is refused for lacking them
+        first = checkpoint.start({**stop.best_parts, **parts}, self.loss_history_, device)
+        stop.resume(checkpoint.carried, first)
+        bar = tqdm(range(first, total), initial=first, total=total, desc=self.title, unit="epoch",
                    disable=not self.verbose)
-        return checkpoint, bar
+
+        def finished(record: dict[str, Any]) -> None:
+            self.stopped_ = record
+
+        return StoppingCheckpoint(checkpoint, stop), EpochBar(bar, stop, finished)
+
+    def _validation(self, parts: dict[str, Any], device: torch.device, held_out: Any) -> Validation:
+        """How early stopping scores this model on `held_out` (what `fit` held out of training), given the
+        training loop's `parts`; a family that offers early stopping implements it."""
+        raise GeneratorInputError(f"{self.title} cannot score itself on held-out data; set early_stopping: false")
 
     # -- persistence -----------------------------------------------------------
     def _learned_config(self) -> dict[str, Any]:
@@ -163,7 +213,8 @@ class Generator(ABC):
         """Write `config.json` (hyperparameters, seed, learned statistics) and the weights as safetensors."""
         self._check_fitted()
         folder = Path(folder)
-        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed,
+        stopped = {"stopped": self.stopped_} if self.stopped_ is not None else {}
+        write_config(folder, self.kind, hyperparameters=self.hyperparameters(), seed=self.seed, **stopped,
                      **self._learned_config(), **self._table_config())
         for name, tensors in self._weights().items():
             save_tensors(folder, name, tensors)
@@ -178,6 +229,7 @@ class Generator(ABC):
                     verbose=False)
         model._restore(folder, config)
         model._restore_table(folder, config)
+        model.stopped_ = config.get("stopped")
         return model
 
     def _table_config(self) -> dict[str, Any]:
@@ -235,8 +287,26 @@ class TabularGenerator(Generator):
                 raise GeneratorInputError(f"every column is an identifier ({', '.join(self.plan_.identifiers)}); "
                                           "nothing is left to learn")
             learned = self.plan_.transform(learned)
-        self._fit(learned, checkpoint)
+        if getattr(self.config, "early_stopping", False):
+            # a slice of the training rows the model never trains on, to score it on (`_validation`)
+            train, held = held_out_split(len(learned), self.seed, HELD_OUT_MAX_ROWS, "rows")
+            self._held_out = learned.iloc[held].reset_index(drop=True)
+            learned = learned.iloc[train].reset_index(drop=True)
+        try:
+            self._fit(learned, checkpoint)
+        finally:
+            self.__dict__.pop("_held_out", None)  # `_epochs` takes it; never kept past fit
         return self
+
+    def _validation(self, parts: dict[str, Any], device: torch.device, held_out: pd.DataFrame) -> Validation:
+        """Early stopping's score: `VALIDATION_ROWS` rows sampled unconditionally through `_sample_block` (from the
+        same seed each time) against the held-out rows, by `FidelityProxy`, in the table the model learns."""
+        if not hasattr(self, self.fitted_attribute):
+            raise GeneratorInputError(f"{self.title}: early stopping samples through {self.fitted_attribute}, which "
+                                      "training has not set yet; set it before calling _epochs")
+        proxy = FidelityProxy(held_out, seed=self.seed)
+        seed = validation_seed(self.seed)
+        return Validation("fidelity proxy", lambda: proxy(self._sample_block(seed, 0, None, VALIDATION_ROWS)))
 
     @abstractmethod
     def _fit(self, table: pd.DataFrame, checkpoint: Any = None) -> None:
@@ -353,8 +423,10 @@ class ImageGenerator(Generator):
     class_counts_: list[int]
     image_shape_: tuple[int, int, int]
 
-    def _start_fit(self, images: ImageSet, divisor: int, needs: str | None = None, fix: str = "") -> None:
+    def _start_fit(self, images: ImageSet, divisor: int, needs: str | None = None, fix: str = "") -> ImageSet:
         """The fit preamble: square images whose size `divisor` divides, enough of them for a batch; the classes.
+        Returns the images to train on: all of them, or with early stopping all but a held-out slice (which
+        `_validation` scores the model on).
 
         `needs` says who needs the divisor (default: the kind), `fix` what
         else the user may change.
@@ -364,12 +436,19 @@ class ImageGenerator(Generator):
             raise GeneratorInputError(f"{needs or self.kind} needs square images whose size is divisible by {divisor}; "
                                       f"got {height}×{width}. "
                                       f"Set source.image_size (e.g. {max(8, height // divisor * divisor)}){fix}")
-        if len(images) < self.batch_size:
-            raise GeneratorInputError(f"{len(images)} training images, fewer than batch_size={self.batch_size}; "
-                                      f"lower generator.batch_size to at most {len(images)}")
+        train = images
+        if getattr(self.config, "early_stopping", False):
+            kept, held = held_out_split(len(images), self.seed, HELD_OUT_MAX_IMAGES, "images")
+            train, self._held_out = images.subset(kept), images.subset(held)
+        if len(train) < self.batch_size:
+            held_out = f" ({len(images) - len(train)} held out for early stopping)" if len(train) < len(images) else ""
+            raise GeneratorInputError(f"{len(train)} training images{held_out}, fewer than batch_size="
+                                      f"{self.batch_size}; lower generator.batch_size to at most {len(train)}")
+        # the classes and their frequencies, which unconditional sampling follows, from every image given
         self.class_names_ = list(images.class_names)
         self.class_counts_ = images.class_counts().tolist()
         self.image_shape_ = images.shape
+        return train
 
     # -- sampling --------------------------------------------------------------
     def sample(self, n: int, conditions: dict[str, Any] | None = None, seed: int | None = None) -> ImageSet:

@@ -9,7 +9,9 @@ same random numbers and make the same updates as an uninterrupted run, so on
 a CPU the resumed model is bitwise the same (tests/unit/test_resume.py).
 Everything a loop builds *before* its first epoch (the encoded table, the
 samplers, the networks' shapes) is rebuilt from the same seed and data, and
-never stored: a checkpoint holds no training row.
+never stored: a checkpoint holds no training row. What decides when training
+stops (synth.models.stopping: the time used, early stopping's counters) is
+`carry`-ed as plain JSON, and the best weights so far as extra parts.
 
 No pickle: tensors go into safetensors, everything else is plain JSON.
 Optimiser state dicts are flattened (each tensor under
@@ -18,7 +20,7 @@ Optimiser state dicts are flattened (each tensor under
     <folder>/
         CURRENT                     # "epoch-00012-3f9a0c": replaced atomically once that folder is complete
         epoch-00012-3f9a0c/
-            state.json              # epoch, fingerprint, losses, optimiser settings, which tensor is what
+            state.json              # epoch, fingerprint, losses, carried state, optimisers, which tensor is what
             tensors.safetensors     # weights, buffers, optimiser moments, RNG states
 
 A checkpoint is written into a hidden `.incoming-*` folder, renamed to its
@@ -72,8 +74,15 @@ Part = nn.Module | torch.optim.Optimizer
 class NoCheckpoint:
     """What `fit` uses when no checkpoint is asked for: start at epoch 0, never save."""
 
+    #: What the last checkpoint carried besides parts and losses (see `carry`); a fresh start has nothing.
+    carried: dict[str, Any] = {}
+
     def start(self, parts: dict[str, Part], history: list, device: torch.device) -> int:
         return 0
+
+    def carry(self, state: dict[str, Any]) -> None:
+        """Plain JSON the next save holds besides parts and losses (the training stop's counters,
+        synth.models.stopping); `start` gives it back as `carried` when resuming."""
 
     def end_of_epoch(self, epoch: int, total: int, parts: dict[str, Part], history: list) -> None:
         return None
@@ -101,6 +110,8 @@ class TrainingCheckpoint(NoCheckpoint):
         self.write_seconds: list[float] = []
         #: the epoch `start` resumed after (None: a fresh start)
         self.resumed_from: int | None = None
+        #: what the next save carries besides parts and losses (`carry`); after `start`, what the last one carried
+        self.carried: dict[str, Any] = {}
 
     # -- the two calls a training loop makes --------------------------------------------
     def start(self, parts: dict[str, Part], history: list, device: torch.device) -> int:
@@ -119,12 +130,19 @@ class TrainingCheckpoint(NoCheckpoint):
         for name, part in parts.items():
             layout = state["parts"].get(name)
             if layout is None:
-                raise ModelError(f"{found}: the checkpoint has no {name!r}; run without --resume to start fresh")
+                what = (f"no best weights for early stopping ({name!r}): a run without early_stopping saved it"
+                        if name.startswith("best_") else f"no {name!r}")  # synth.models.stopping's parts
+                raise ModelError(f"{found}: the checkpoint has {what}; run without --resume to start fresh")
             _load_part(name, part, layout, tensors, found)
         _set_rng(tensors, self._device)
         history[:] = state["loss_history"]
+        carried = state.get("carry")  # absent in checkpoints written before it existed
+        self.carried = dict(carried) if isinstance(carried, dict) else {}
         self.resumed_from = int(state["epoch"])
         return self.resumed_from
+
+    def carry(self, state: dict[str, Any]) -> None:
+        self.carried = dict(state)
 
     def end_of_epoch(self, epoch: int, total: int, parts: dict[str, Part], history: list) -> None:
         """`epoch` epochs of `total` are done: save a checkpoint if one is due."""
@@ -152,6 +170,7 @@ class TrainingCheckpoint(NoCheckpoint):
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "fingerprint": self.fingerprint,
             "loss_history": list(history),
+            "carry": self.carried,
             "parts": layout,
         }
         token = secrets.token_hex(4)

@@ -19,8 +19,8 @@ model files import torch, which takes seconds, and spec validation, `synth
 The private configs compose the shared part of their model's config
 (`CTGANCore`, `TVAECore`) with `PrivacyConfig`; the knobs a private fit
 cannot honour (`pac`, `transformer_sample_size`, `max_categories`,
-`precision`, see `synth.privacy.NOT_USED_UNDER_PRIVACY`) are only in the
-public configs.
+`precision`, the `TrainingBudget` keys; see
+`synth.privacy.NOT_USED_UNDER_PRIVACY`) are only in the public configs.
 """
 
 from __future__ import annotations
@@ -81,6 +81,31 @@ def describe_errors(cls: type[GeneratorConfig], err: ValidationError) -> str:
     return f"{kind} hyperparameters: " + "; ".join(problems)
 
 
+# -- training length: time budgets and early stopping ------------------------------------------------------------
+
+
+class TimeBudget(BaseModel):
+    """A wall-clock limit on training (`synth.models.stopping`); every public neural generator takes it."""
+
+    #: Minutes of training (the epochs loop; encoding the data before it is not counted). Training stops after the
+    #: epoch in which they run out; null: no limit, the epochs decide alone.
+    max_minutes: float | None = Field(default=None, gt=0)
+
+
+class TrainingBudget(TimeBudget):
+    """`max_minutes` and early stopping on a slice of the *training* data held out of training (never the gate's
+    holdout): the tabular models score generated rows against it (a cheap fidelity proxy), ConvVAE and DDPM their
+    own loss on held-out images. Off by default, so a model trains exactly as it always did."""
+
+    #: Hold out 10% of the training rows (at most 5,000 rows or 1,000 images), score the model on them every
+    #: `eval_every` epochs, stop after `patience` scores without improvement and keep the best-scoring weights.
+    early_stopping: bool = False
+    #: Scores in a row without improvement (of more than 0.1%) before training stops.
+    patience: int = Field(default=5, ge=1)
+    #: Epochs between scores; null: a fiftieth of the planned epochs (at least 1).
+    eval_every: int | None = Field(default=None, ge=1)
+
+
 # -- tabular: CTGAN and DP-CTGAN ---------------------------------------------------------------------------------
 
 
@@ -111,7 +136,7 @@ class TabularEncoding(BaseModel):
     precision: Literal["fp32", "bf16"] = "fp32"
 
 
-class CTGANConfig(TabularEncoding, CTGANCore):
+class CTGANConfig(TabularEncoding, TrainingBudget, CTGANCore):
     """`synth.models.ctgan.CTGAN`: a conditional GAN for tables."""
 
     kind: Literal["ctgan"] = "ctgan"
@@ -146,11 +171,45 @@ class TVAECore(GeneratorConfig):
     max_modes: int = Field(default=10, ge=1)
 
 
-class TVAEConfig(TabularEncoding, TVAECore):
+class TVAEConfig(TabularEncoding, TrainingBudget, TVAECore):
     """`synth.models.tvae.TVAE`: a variational autoencoder for tables."""
 
     kind: Literal["tvae"] = "tvae"
     title: ClassVar[str] = "TVAE"
+
+
+# -- tabular: TabDDPM ----------------------------------------------------------------------------------------------
+
+
+class TabDDPMConfig(TabularEncoding, TrainingBudget, GeneratorConfig):
+    """`synth.models.tab_ddpm.TabDDPM`: a denoising diffusion model for tables (an MLP denoiser)."""
+
+    kind: Literal["tab_ddpm"] = "tab_ddpm"
+    title: ClassVar[str] = "TabDDPM"
+    #: Optimiser steps (batches). Training runs as many whole epochs as give at least this many steps, so the
+    #: training length follows the table: a 1,000-row table gets as many steps as a 100,000-row one.
+    steps: int = Field(default=8_000, ge=1)
+    #: Rows per step; a table with fewer rows trains on all of them each step.
+    batch_size: int = Field(default=1024, ge=2)
+    #: The denoiser: widths of its hidden layers (an MLP with a timestep embedding).
+    hidden_dims: Widths = Field(default=(512, 512, 512), min_length=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-5, ge=0)
+    #: Diffusion timesteps of training (a cosine noise schedule).
+    num_timesteps: int = Field(default=1000, ge=10)
+    #: Denoising steps when sampling (evenly spaced over the training timesteps).
+    sampling_steps: int = Field(default=50, ge=1)
+    #: Decay of the exponential moving average of the weights sampled from; null: the last weights.
+    ema_decay: float | None = Field(default=0.999, ge=0, lt=1)
+    max_modes: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _sampling_within_training(self) -> TabDDPMConfig:
+        if self.sampling_steps > self.num_timesteps:
+            raise ValueError(f"sampling_steps ({self.sampling_steps}) cannot exceed num_timesteps "
+                             f"({self.num_timesteps}); try sampling_steps: {min(50, self.num_timesteps)}")
+        return self
 
 
 # -- differential privacy -----------------------------------------------------------------------------------------
@@ -209,7 +268,7 @@ class GaussianCopulaConfig(GeneratorConfig):
 # -- images ------------------------------------------------------------------------------------------------------
 
 
-class DDPMConfig(GeneratorConfig):
+class DDPMConfig(TrainingBudget, GeneratorConfig):
     """`synth.models.ddpm.DDPM`: a class-conditional diffusers UNet2DModel."""
 
     kind: Literal["ddpm"] = "ddpm"
@@ -247,7 +306,7 @@ class DDPMConfig(GeneratorConfig):
         return self
 
 
-class DCGANConfig(GeneratorConfig):
+class DCGANConfig(TimeBudget, GeneratorConfig):
     """`synth.models.dcgan.DCGAN`: a class-conditional DCGAN."""
 
     kind: Literal["dcgan"] = "dcgan"
@@ -264,7 +323,7 @@ class DCGANConfig(GeneratorConfig):
     beta1: float = Field(default=0.5, ge=0, lt=1)
 
 
-class ConvVAEConfig(GeneratorConfig):
+class ConvVAEConfig(TrainingBudget, GeneratorConfig):
     """`synth.models.conv_vae.ConvVAE`: a class-conditional convolutional VAE."""
 
     kind: Literal["conv_vae"] = "conv_vae"
@@ -281,10 +340,10 @@ class ConvVAEConfig(GeneratorConfig):
 #: kind → its config, for every generator in synth.models' registries.
 CONFIGS: dict[str, type[GeneratorConfig]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (CTGANConfig, TVAEConfig, GaussianCopulaConfig, DPCTGANConfig, DPTVAEConfig, DDPMConfig, DCGANConfig,
-                ConvVAEConfig)
+    for cls in (CTGANConfig, TVAEConfig, TabDDPMConfig, GaussianCopulaConfig, DPCTGANConfig, DPTVAEConfig, DDPMConfig,
+                DCGANConfig, ConvVAEConfig)
 }
 #: Kinds a spec's `generator.kind` may name (the private ones are chosen by a `privacy:` block instead).
-SPEC_KINDS = ("ctgan", "tvae", "gaussian_copula", "ddpm", "dcgan", "conv_vae")
+SPEC_KINDS = ("ctgan", "tvae", "tab_ddpm", "gaussian_copula", "ddpm", "dcgan", "conv_vae")
 #: Kinds that train on images; the others train on tables.
 IMAGE_KINDS = ("ddpm", "dcgan", "conv_vae")

@@ -37,6 +37,7 @@ from synth.models.base import ImageGenerator
 from synth.models.checkpoint import TrainingCheckpoint
 from synth.models.configs import ConvVAEConfig
 from synth.models.io import load_module
+from synth.models.stopping import Validation, validation_seed
 from synth.models.training import seeded, training
 from synth.sampling import fresh_seed
 
@@ -95,7 +96,7 @@ class ConvVAE(ImageGenerator):
     def fit(self, images: ImageSet, checkpoint: TrainingCheckpoint | None = None) -> ConvVAE:
         """Train on `images`; with `checkpoint` (synth.models.checkpoint), save the training state as it goes,
         or continue from its last save (the same model as an uninterrupted run)."""
-        self._start_fit(images, divisor=4)
+        images = self._start_fit(images, divisor=4)  # with early stopping, less a held-out slice
         device = torch.device(self.device)
         channels, classes, size = self._networks()
         with training(device, self.seed):
@@ -135,6 +136,28 @@ class ConvVAE(ImageGenerator):
                 checkpoint.end_of_epoch(epoch + 1, self.epochs, parts, self.loss_history_)
         self.decoder_ = decoder.eval()
         return self
+
+    def _validation(self, parts: dict[str, Any], device: torch.device, held_out: ImageSet) -> Validation:
+        """Early stopping's score: the loss on the held-out images (negative β-ELBO per image), with one fixed
+        draw of the reparameterisation noise, so scores differ only by the weights."""
+        encoder, decoder = parts["encoder"], parts["decoder"]
+        x_all = (held_out.to_tensor(device) + 1) / 2
+        onehot_all = F.one_hot(torch.from_numpy(held_out.labels).to(device), len(self.class_names_)).float()
+        generator = torch.Generator(device=device).manual_seed(validation_seed(self.seed))
+        noise_all = torch.randn(len(x_all), self.latent_dim, device=device, generator=generator)
+
+        def measure() -> float:
+            total = 0.0
+            for rows in torch.arange(len(x_all), device=device).split(self.batch_size):
+                x, onehot = x_all[rows], onehot_all[rows]
+                mu, logvar = encoder(x, onehot)
+                z = mu + noise_all[rows] * torch.exp(0.5 * logvar)
+                reconstruction = F.binary_cross_entropy_with_logits(decoder(z, onehot), x, reduction="sum")
+                kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())
+                total += float(reconstruction + self.beta * kl)
+            return total / len(x_all)
+
+        return Validation("held-out loss (reconstruction + beta·KL per image)", measure, higher_is_better=False)
 
     # -- one batch of sampling ------------------------------------------------------
     def _mean_image(self, z: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -163,6 +163,7 @@ _NETWORK_CHAINS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
     "ctgan": ("generator.safetensors", (("embedding_dim", "generator_dim"),)),
     "dp_ctgan": ("generator.safetensors", (("embedding_dim", "generator_dim"),)),
     "tvae": ("decoder.safetensors", (("embedding_dim", "decompress_dims"),)),
+    "tab_ddpm": ("denoiser.safetensors", (("hidden_dims",),)),
     "dp_tvae": ("decoder.safetensors", (("embedding_dim", "decompress_dims"),)),
     "dcgan": ("generator.safetensors", (("latent_dim", "width", "width"), ("embedding_dim", "width"))),
     "conv_vae": ("decoder.safetensors", (("latent_dim", "width", "width"),)),
@@ -221,12 +222,25 @@ class _Plain(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _Stopped(_Plain):
+    """Why training stopped (`Generator.stopped_`, synth.models.stopping)."""
+
+    reason: Literal["epochs", "max_minutes", "early_stopping"]
+    epoch: Annotated[int, Field(ge=0)]
+    epochs: Annotated[int, Field(ge=1)]
+    best_epoch: Annotated[int, Field(ge=0)] | None = None
+    metric: Annotated[str, Field(max_length=200)] | None = None
+    score: float | None = None
+
+
 class _Header(_Plain):
     kind: str
     format_version: Literal[1] = FORMAT_VERSION
     seed: int = 0
     #: Checked separately, strictly, by the kind's config in synth.models.configs (`_hyperparameter_schema`).
     hyperparameters: dict[str, Any]
+    #: Absent in models saved before it was recorded, and in those not trained in epochs (the copula).
+    stopped: _Stopped | None = None
 
 
 class _ColumnState(_Plain):
@@ -371,6 +385,7 @@ class _DDPMConfig(_ImageConfig):
 CONFIG_SCHEMAS: dict[str, type[_Header]] = {
     "ctgan": _TabularConfig,
     "tvae": _TabularConfig,
+    "tab_ddpm": _TabularConfig,
     "dp_ctgan": _PrivateTabularConfig,
     "dp_tvae": _PrivateTabularConfig,
     "gaussian_copula": _CopulaConfig,

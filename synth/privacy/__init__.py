@@ -22,6 +22,13 @@ NOT_USED_UNDER_PRIVACY = {
     "max_categories": "a private fit keeps only declared categories or those found above a noise threshold",
     "precision": ("the private models train in float32 (Opacus's per-row gradient norms are not checked under "
                   "bf16 autocast)"),
+    "max_minutes": ("a private fit runs exactly the DP-SGD steps its noise was calibrated for: stopping on the clock "
+                    "would make the steps taken, and so the ε reported, depend on timing, which the row count "
+                    "drives; lower epochs instead"),
+    "early_stopping": ("it scores generated rows against held-out training rows after every few epochs, a look at "
+                       "the data no privacy budget pays for"),
+    "patience": "it only applies with early_stopping, which a private fit cannot use",
+    "eval_every": "it only applies with early_stopping, which a private fit cannot use",
 }
 
 

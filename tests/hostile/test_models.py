@@ -30,18 +30,18 @@ from tests.unit.test_image_generators import tiny_images
 from tests.unit.test_privacy import PRIVACY, private_table
 from tests.unit.test_privacy import TINY as PRIVATE_TINY
 
-KINDS = ["ctgan", "tvae", "gaussian_copula", "dp_ctgan", "dp_tvae", "ddpm", "dcgan", "conv_vae"]
+KINDS = ["ctgan", "tvae", "tab_ddpm", "gaussian_copula", "dp_ctgan", "dp_tvae", "ddpm", "dcgan", "conv_vae"]
 IMAGE_KINDS = {"ddpm", "dcgan", "conv_vae"}
 #: The weights file(s) each kind's `save` writes (fixed names, never taken from the config).
 WEIGHTS = {
     "ctgan": ["generator.safetensors"], "dp_ctgan": ["generator.safetensors"],
     "tvae": ["decoder.safetensors", "latent_stats.safetensors"],
     "dp_tvae": ["decoder.safetensors", "latent_stats.safetensors"],
-    "gaussian_copula": ["copula.safetensors"], "ddpm": ["unet.safetensors"],
+    "tab_ddpm": ["denoiser.safetensors"], "gaussian_copula": ["copula.safetensors"], "ddpm": ["unet.safetensors"],
     "dcgan": ["generator.safetensors"], "conv_vae": ["decoder.safetensors"],
 }
 #: An edit of `kind` to another valid kind, for each kind.
-OTHER_KIND = {"ctgan": "tvae", "tvae": "ctgan", "gaussian_copula": "ctgan", "dp_ctgan": "ctgan",
+OTHER_KIND = {"ctgan": "tvae", "tvae": "ctgan", "tab_ddpm": "tvae", "gaussian_copula": "ctgan", "dp_ctgan": "ctgan",
               "dp_tvae": "dp_ctgan", "ddpm": "dcgan", "dcgan": "conv_vae", "conv_vae": "ddpm"}
 
 
@@ -359,7 +359,8 @@ def test_models_saved_before_still_load(kind, copy, cli, tmp_path):
     from synth.models import load_generator
 
     folder = copy(kind)
-    dropped = {"ctgan": "marginal_weight", "tvae": "precision", "gaussian_copula": "max_categories",
+    dropped = {"ctgan": "marginal_weight", "tvae": "precision", "tab_ddpm": "dropout",
+               "gaussian_copula": "max_categories",
                "dp_ctgan": "marginal_weight", "dp_tvae": "marginal_weight", "ddpm": "sample_batch_size",
                "dcgan": "beta1", "conv_vae": "beta"}[kind]
     edit_config(folder, lambda c: c["hyperparameters"].pop(dropped))

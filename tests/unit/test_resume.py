@@ -24,6 +24,7 @@ EPOCHS = 3
 KINDS = {
     "ctgan": ({**TINY["ctgan"], "epochs": EPOCHS}, lambda: mixed_table(300)),
     "tvae": ({**TINY["tvae"], "epochs": EPOCHS}, lambda: mixed_table(300)),
+    "tab_ddpm": ({**TINY["tab_ddpm"], "steps": 3 * EPOCHS}, lambda: mixed_table(300)),  # 3 batches of 100 an epoch
     "ddpm": ({**TINY_IMAGES["ddpm"], "epochs": EPOCHS}, lambda: tiny_images(48)),
     "dcgan": ({**TINY_IMAGES["dcgan"], "epochs": EPOCHS}, lambda: tiny_images(48)),
     "conv_vae": ({**TINY_IMAGES["conv_vae"], "epochs": EPOCHS}, lambda: tiny_images(48)),

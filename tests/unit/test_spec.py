@@ -78,7 +78,7 @@ def test_headerless_csv_needs_column_names():
         load_spec(SPEC, ["source.columns=null"])
 
 
-@pytest.mark.parametrize("kind", ["ctgan", "tvae", "gaussian_copula", "ddpm", "dcgan", "conv_vae"])
+@pytest.mark.parametrize("kind", ["ctgan", "tvae", "tab_ddpm", "gaussian_copula", "ddpm", "dcgan", "conv_vae"])
 def test_spec_generator_block_is_the_models_own_config(kind):
     """One source of defaults: a spec's generator block is the model's config class, and a model built from a
     spec's block has exactly the spec's hyperparameters (nothing is copied by hand between them)."""
