@@ -310,7 +310,10 @@ def _number_label(value: float) -> str:
 
 
 def c2st(real, synthetic, rows: int, seed: int) -> float:
-    """sdmetrics' LogisticDetection (TabSyn's C2ST) on at most `rows` rows of each; rare categories pooled."""
+    """sdmetrics' LogisticDetection (TabSyn's C2ST) on at most `rows` rows of each; rare categories pooled.
+
+    sdmetrics' encoder is fitted on the real rows alone, so a synthetic category missing from the real sample
+    (a rare one, when `rows` is below the training rows) counts as the sample's most frequent category."""
     import numpy as np
     from sdmetrics.single_table import LogisticDetection
 
@@ -324,6 +327,8 @@ def c2st(real, synthetic, rows: int, seed: int) -> float:
         if column["sdtype"] == "categorical":  # one missing marker: sdmetrics' one-hot encoder tells None from NaN
             for table in (real, synthetic):
                 table[name] = table[name].astype(object).where(table[name].notna(), np.nan)
+            seen = synthetic[name].isin(real[name]) | (synthetic[name].isna() & real[name].isna().any())
+            synthetic[name] = synthetic[name].where(seen, real[name].mode(dropna=False).iloc[0])
     # its 3 folds are shuffled by numpy's global generator: seeded here, and put back as it was
     state = np.random.get_state()
     np.random.seed(seed)
