@@ -19,7 +19,8 @@ Protocol, the same for every model:
 2. Training length is a fixed budget of optimisation steps (`--steps`, default `STEPS`), not a per-table
    epoch count: batches of 500 rows, or a tenth of the training rows (a multiple of 10, at least 20) on small
    tables; epochs = steps / batches per epoch, clamped to 1..`MAX_EPOCHS`. Ours and SDV's get the same
-   epochs and batch size (SDV's CTGAN and TVAE count steps per epoch as ours do). Copulas have no epochs.
+   epochs and batch size (SDV's CTGAN and TVAE count steps per epoch as ours do). Copulas have no epochs; a
+   kind trained in steps (tab_ddpm) gets the steps and the batch size.
 3. Training seeds 0..N-1: N = 3 for tables under `SMALL_TABLE` training rows, else 1 (`--seeds N` for all).
    Every cell (table, model, seed) samples as many rows as it trained on.
 4. Metrics (TabSyn/TabDDPM style), synthetic against the real training rows unless said:
@@ -175,15 +176,17 @@ def model_names() -> list[str]:
     return [f"ours_{kind}" for kind in GENERATORS] + [f"sdv_{kind}" for kind in SDV_KINDS]
 
 
-def build(name: str, epochs: int, batch_size: int, seed: int):
-    """A model behind our fit/sample contract; ours get epochs and batch_size when their class takes them."""
+def build(name: str, epochs: int, batch_size: int, seed: int, steps: int | None = None):
+    """A model behind our fit/sample contract; ours get epochs (or, for a kind trained in optimisation steps,
+    `steps`) and batch_size when their class takes them."""
     from synth.models import build_generator
 
     if name.startswith("sdv_"):
         return _sdv_class()(name.removeprefix("sdv_"), epochs, batch_size, "cpu", seed)
     kind = name.removeprefix("ours_")
     accepted = _hyperparameter_names(kind)
-    hyper = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if k in accepted}
+    hyper = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size))
+             if k in accepted and v is not None}
     return build_generator(kind, hyper, device="cpu", seed=seed, verbose=False)
 
 
@@ -371,9 +374,10 @@ def score(split: Split, synthetic, *, seed: int, score_rows: int) -> dict[str, f
 
 
 # -- cells --------------------------------------------------------------------------------------------------
-def run_cell(split: Split, model: str, seed: int, *, epochs: int, batch_size: int, score_rows: int) -> dict:
+def run_cell(split: Split, model: str, seed: int, *, epochs: int, batch_size: int, score_rows: int,
+             steps: int | None = None) -> dict:
     """Fit one model with one seed on one table, sample as many rows as it trained on, and score them."""
-    generator = build(model, epochs, batch_size, seed)
+    generator = build(model, epochs, batch_size, seed, steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SDV's metadata and sdmetrics' convergence chatter
         started = time.perf_counter()
@@ -394,7 +398,7 @@ def warm_up(split: Split, models: list[str]) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                build(model, 1, MIN_BATCH, 0).fit(rows).sample(10, seed=0)
+                build(model, 1, MIN_BATCH, 0, steps=10).fit(rows).sample(10, seed=0)
         except Exception:  # the model's own cell reports its error
             pass
 
@@ -621,7 +625,7 @@ def main(argv: list[str] | None = None) -> dict:
     for i, (split, model, seed, epochs, batch) in enumerate(plan, start=1):
         settings = settings_of(split, epochs, batch)
         compute = functools.partial(run_cell, split, model, seed, epochs=epochs, batch_size=batch,
-                                    score_rows=budget["score_rows"])
+                                    score_rows=budget["score_rows"], steps=budget["steps"])
         cell_started = time.perf_counter()
         cell, fresh = run_or_skip(cells_dir, split.name, model, seed, settings, compute, args.retry_failed)
         results["cells"].append(cell)

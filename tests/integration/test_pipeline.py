@@ -125,3 +125,31 @@ def test_examples_use_the_published_version(published, capsys):
     assert 0.2 < scores["share_before"] < 0.3 and scores["share_after"] == pytest.approx(
         (scores["share_before"] * 32561 + 5000) / (32561 + 5000), abs=0.002)
     assert all(0 <= scores[k] <= 1 for k in ("recall_before", "recall_after", "precision_before", "precision_after"))
+
+
+def test_tab_ddpm_publishes_through_the_pipeline_with_early_stopping(prefect_server, tmp_path, adult):
+    """The diffusion kind on the same pipeline: bundled spec, tiny settings, conditions, constraints, early
+    stopping; the card says why training stopped and the model folder holds the denoiser."""
+    source = tmp_path / "adult_sample.data"
+    adult.sample(1500, random_state=2).to_csv(source, header=False, index=False, na_rep="?")
+    root = tmp_path / "published"
+    tiny = ["generator.steps=40", "generator.batch_size=200", "generator.hidden_dims=[64,64]",
+            "generator.sampling_steps=5", "generator.early_stopping=true", "generator.eval_every=2",
+            "generator.patience=2", "rows=300"]
+    relaxed = ["validation.min_quality=0", "validation.min_column_shapes=0", "validation.min_pair_trends=0",
+               "validation.null_tolerance=1", "validation.max_detection_auc=1.0", "validation.min_utility_ratio=0",
+               "validation.min_rare_class_f1_ratio=0", "validation.max_target_share_ratio=1000",
+               "validation.max_dcr_share=1.0", "validation.max_membership_auc=1.0",
+               "constraints=['age >= 17']", "conditions=[{values: {income: '>50K', sex: Female}, rows: 50}]"]
+    code = main(["run", str(ROOT / "pipelines" / "adult_tab_ddpm.yaml"),
+                 *_sets(*tiny, *relaxed, f"source.path={source}", f"publish.root={root}")])
+    assert code == 0
+    version = root / "adult_tab_ddpm" / "v1"
+    data = pd.read_parquet(version / "data.parquet")
+    assert len(data) == 350 and list(data.columns) == ADULT_COLUMNS and (data["age"] >= 17).all()
+    assert ((data["income"] == ">50K") & (data["sex"] == "Female")).sum() >= 50
+    card = json.loads((version / "card.json").read_text())
+    assert card["generator"]["kind"] == "tab_ddpm"
+    assert card["generator"]["training"]["reason"] in ("epochs", "early_stopping")
+    assert "training stopped after epoch" in (version / "card.md").read_text()
+    assert sorted(p.name for p in (version / "model").iterdir()) == ["config.json", "denoiser.safetensors"]
