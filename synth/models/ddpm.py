@@ -25,6 +25,7 @@ never stored.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from synth.models.checkpoint import TrainingCheckpoint
 from synth.models.configs import DDPMConfig
 from synth.models.io import load_module
 from synth.models.stopping import Validation, validation_seed
-from synth.models.training import training
+from synth.models.training import ema_update, training
 
 WEIGHTS_NAME = "unet.safetensors"
 
@@ -111,9 +112,10 @@ class DDPM(ImageGenerator):
             # resuming: the last checkpoint's weights, EMA copy, optimiser state, RNG state and losses (fresh: epoch 0)
             parts = {"unet": unet, "optimiser": optimiser, **({"ema": ema} if ema is not None else {})}
             checkpoint, bar = self._epochs(checkpoint, parts, device)
+            steps_per_epoch = math.ceil(len(x0_all) / self.batch_size)
             for epoch in bar:
                 total, count = torch.zeros((), device=device), 0
-                for rows in torch.randperm(len(x0_all), device=device).split(self.batch_size):
+                for i, rows in enumerate(torch.randperm(len(x0_all), device=device).split(self.batch_size)):
                     x0, y = x0_all[rows], y_all[rows]
                     # 2. classifier-free guidance: some labels become the null class
                     y = torch.where(torch.rand(len(y), device=device) < self.label_dropout, null_class, y)
@@ -128,11 +130,9 @@ class DDPM(ImageGenerator):
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
                     optimiser.step()
-                    # 5. EMA of the weights: ema ← decay · ema + (1 − decay) · weights
+                    # 5. EMA of the weights (warmed up: synth.models.training.ema_update)
                     if ema is not None:
-                        with torch.no_grad():
-                            for e, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                                e.lerp_(p, 1 - self.ema_decay)
+                        ema_update(ema, unet, self.ema_decay, epoch * steps_per_epoch + i)
                     total += loss.detach() * len(x0)
                     count += len(x0)
                 losses = {"loss": (total / count).item()}

@@ -20,11 +20,12 @@ fixed exactly by replacing its prediction with the requested category at
 every step (inpainting): any categorical column, or several at once, can
 be a condition without a second model or classifier-free guidance.
 
-Sampling is deterministic DDIM over `sampling_steps` of the `num_timesteps`
-training steps: at each step the clean row is estimated (numbers from the
-predicted noise, each one-hot block as the expectation of its predicted
-softmax, conditioned blocks as their category) and moved to the next
-noise level. The last step's logits are sampled per block (not their
+Sampling is deterministic DDIM (η = 0) over `sampling_steps` of the
+`num_timesteps` training steps (fresh noise at every step, η = 1, measured no
+better on Adult at 25, 50 or 100 steps): at each step the clean row is
+estimated (numbers from the predicted noise, each one-hot block as the
+expectation of its predicted softmax, conditioned blocks as their category)
+and moved to the next noise level. The last step's logits are sampled per block (not their
 argmax, as for CTGAN and TVAE), so categories keep their spread. Sampling
 runs in the seeded blocks of `synth.models.base`: block j's starting noise
 comes from its own generator, so rows do not depend on how output is
@@ -51,7 +52,7 @@ from synth.models.checkpoint import TrainingCheckpoint
 from synth.models.configs import TabDDPMConfig
 from synth.models.io import load_module
 from synth.models.tabular import Conditions, EncodedTabularGenerator, Proposer
-from synth.models.training import autocast, training
+from synth.models.training import autocast, ema_update, training
 
 WEIGHTS_NAME = "denoiser.safetensors"
 #: A numeric value is diffused as ALPHA_SCALE * alpha: alpha = (x - mode mean) / (4 * mode std), so this is the
@@ -61,7 +62,6 @@ ALPHA_SCALE = 4.0
 TIME_FEATURES = 128
 #: The logit gap that makes a conditioned block's category certain in the proposed row (exp(-30) ≈ 1e-13).
 CERTAIN = 30.0
-ETA = 0.0
 
 
 def cosine_alphas_cumprod(timesteps: int) -> torch.Tensor:
@@ -148,7 +148,7 @@ class TabDDPM(EncodedTabularGenerator):
             checkpoint, bar = self._epochs(checkpoint, parts, device, total=epochs)
             for epoch in bar:
                 sums = torch.zeros(2, device=device)  # squared error, cross-entropy; summed over the epoch's batches
-                for rows in torch.randperm(len(data), device=device).split(batch):
+                for i, rows in enumerate(torch.randperm(len(data), device=device).split(batch)):
                     x0, y = x0_all[rows], targets[rows]
                     # 3. noise each row to a random timestep: x_t = √ᾱ x0 + √(1-ᾱ) ε
                     t = torch.randint(self.num_timesteps, (len(rows),), device=device)
@@ -164,11 +164,9 @@ class TabDDPM(EncodedTabularGenerator):
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     optimiser.step()
-                    # 5. EMA of the weights: ema ← decay · ema + (1 − decay) · weights
+                    # 5. EMA of the weights (warmed up: synth.models.training.ema_update)
                     if ema is not None:
-                        with torch.no_grad():
-                            for e, p in zip(ema.parameters(), denoiser.parameters(), strict=True):
-                                e.lerp_(p, 1 - self.ema_decay)
+                        ema_update(ema, denoiser, self.ema_decay, epoch * steps_per_epoch + i)
                     sums += torch.stack([mse.detach(), ce.detach()])
                 mse_mean, ce_mean = (sums / steps_per_epoch).tolist()
                 losses = {"loss": mse_mean + ce_mean, "noise_mse": mse_mean, "category_ce": ce_mean}
@@ -207,10 +205,7 @@ class TabDDPM(EncodedTabularGenerator):
                 if known is not None:
                     x0[:, known[0]] = known[1]
                 eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
-                sigma = ETA * ((1 - a_next) / (1 - a) * (1 - a / a_next)).sqrt()
-                x = a_next.sqrt() * x0 + (1 - a_next - sigma**2).clamp_min(0).sqrt() * eps
-                if ETA and i + 1 < len(timesteps):
-                    x = x + sigma * torch.randn(x.shape, device=device, generator=g)
+                x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps  # DDIM with η = 0: no fresh noise
             # the raw row `BlockLayout.sample` activates: atanh of the alphas, the last step's logits
             raw = out.clone()
             raw[:, numeric] = torch.atanh((x0[:, numeric] / ALPHA_SCALE).clamp(-1 + 1e-6, 1 - 1e-6))

@@ -71,3 +71,17 @@ def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     if check_precision(precision) == "fp32":
         return nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """After optimiser step `step` (counted from 0): ema ← d · ema + (1 − d) · weights, with
+    d = min(decay, (1 + step) / (10 + step)), the warm-up of diffusers' EMAModel.
+
+    Without the warm-up the average starts at the initial weights and forgets
+    them only after about 1 / (1 − decay) steps (1,000 at 0.999): a short run
+    would sample mostly from untrained weights.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+            e.lerp_(p, 1 - d)

@@ -129,7 +129,7 @@ def test_conditional_loss_is_the_cross_entropy_of_each_rows_chosen_column(fitted
     torch.testing.assert_close(model._cond_loss(raw, column, category), expected)
 
 
-@pytest.mark.parametrize("kind", ["ctgan", "tvae"])
+@pytest.mark.parametrize("kind", ["ctgan", "tvae", "tab_ddpm"])
 def test_rows_of_a_capped_column_do_not_depend_on_chunking(kind):
     """The rare bucket's values are drawn per seeded block, over the whole block, so a chunk boundary changes
     nothing."""
@@ -141,9 +141,10 @@ def test_rows_of_a_capped_column_do_not_depend_on_chunking(kind):
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"code": [f"c{v}" for v in rng.integers(0, 60, 400)], "x": rng.normal(size=400)})
-    tiny = {"epochs": 1, "batch_size": 100, "embedding_dim": 8, "max_categories": 5}
-    tiny.update({"generator_dim": (16,), "discriminator_dim": (16,)} if kind == "ctgan"
-                else {"compress_dims": (16,), "decompress_dims": (16,)})
+    tiny = {"ctgan": {"epochs": 1, "embedding_dim": 8, "generator_dim": (16,), "discriminator_dim": (16,)},
+            "tvae": {"epochs": 1, "embedding_dim": 8, "compress_dims": (16,), "decompress_dims": (16,)},
+            "tab_ddpm": {"steps": 60, "hidden_dims": (16,), "sampling_steps": 3}}[kind]
+    tiny.update(batch_size=100, max_categories=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = build_generator(kind, tiny, device="cpu", seed=0, verbose=False).fit(table)

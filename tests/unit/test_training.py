@@ -24,7 +24,7 @@ def test_flush_denormals_flushes_inside_and_restores_the_callers_setting(before)
         torch.set_flush_denormal(False)
 
 
-@pytest.mark.parametrize("kind", ["ctgan", "tvae"])
+@pytest.mark.parametrize("kind", ["ctgan", "tvae", "tab_ddpm"])
 def test_fit_leaves_the_callers_rng_and_denormal_setting_alone(kind):
     torch.manual_seed(3)
     expected = torch.rand(1).item()
@@ -52,14 +52,15 @@ def test_autocast_bf16_runs_matrix_products_in_bfloat16_and_fp32_changes_nothing
         autocast(torch.device("cpu"), "fp16")
 
 
-@pytest.mark.parametrize("kind", ["ctgan", "tvae"])
+@pytest.mark.parametrize("kind", ["ctgan", "tvae", "tab_ddpm"])
 def test_bf16_training_is_reproducible_saved_and_differs_from_fp32(kind, tmp_path):
     table = mixed_table(300)
     fit = lambda precision: build_generator(kind, {**TINY[kind], "precision": precision}, device="cpu", seed=5,  # noqa: E731
                                             verbose=False).fit(table)
     a, b = fit("bf16"), fit("bf16")
     pd.testing.assert_frame_equal(a.sample(80, seed=0), b.sample(80, seed=0))
-    assert all(p.dtype == torch.float32 for p in (a.generator_ if kind == "ctgan" else a.decoder_).parameters())
+    network = {"ctgan": "generator_", "tvae": "decoder_", "tab_ddpm": "denoiser_"}[kind]
+    assert all(p.dtype == torch.float32 for p in getattr(a, network).parameters())
     assert a.loss_history_ != fit("fp32").loss_history_  # the option really changes the arithmetic
     a.save(tmp_path / "m")
     loaded = type(a).load(tmp_path / "m")
@@ -73,3 +74,16 @@ def test_spec_precision_is_checked_with_its_dotted_name():
     assert spec_from_dict(base).generator.precision == "bf16"
     with pytest.raises(SpecError, match="generator.precision: Input should be .fp32. or .bf16. \\(got .fp16.\\)"):
         spec_from_dict({**base, "generator": {"kind": "tvae", "precision": "fp16"}})
+
+
+def test_the_moving_average_of_the_weights_is_warmed_up():
+    from synth.models.training import ema_update
+
+    model, ema = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0), ema.weight.fill_(0.0)
+    ema_update(ema, model, 0.999, step=0)  # d = min(0.999, 1/10): 90% of the way to the weights at once
+    assert ema.weight.item() == pytest.approx(0.9)
+    ema.weight.data.fill_(0.0)
+    ema_update(ema, model, 0.999, step=100_000)  # long after the warm-up: the configured decay
+    assert ema.weight.item() == pytest.approx(0.001)
