@@ -377,7 +377,12 @@ def score(split: Split, synthetic, *, seed: int, score_rows: int) -> dict[str, f
 def run_cell(split: Split, model: str, seed: int, *, epochs: int, batch_size: int, score_rows: int,
              steps: int | None = None) -> dict:
     """Fit one model with one seed on one table, sample as many rows as it trained on, and score them."""
-    generator = build(model, epochs, batch_size, seed, steps)
+    return fit_and_score(split, build(model, epochs, batch_size, seed, steps), seed, score_rows)
+
+
+def fit_and_score(split: Split, generator, seed: int, score_rows: int) -> dict:
+    """Fit `generator` on the split's training rows, timed; sample as many rows (seed + 1000), timed; score them.
+    Adds why training stopped when the model records it (`stopped_`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SDV's metadata and sdmetrics' convergence chatter
         started = time.perf_counter()
@@ -387,7 +392,9 @@ def run_cell(split: Split, model: str, seed: int, *, epochs: int, batch_size: in
         synthetic = generator.sample(len(split.train), seed=seed + 1000)
         sample_seconds = time.perf_counter() - started
         figures = score(split, synthetic.reset_index(drop=True), seed=seed, score_rows=score_rows)
-    return {**figures, "fit_seconds": round(fit_seconds, 2), "sample_seconds": round(sample_seconds, 3)}
+    stopped = getattr(generator, "stopped_", None)
+    return {**figures, "fit_seconds": round(fit_seconds, 2), "sample_seconds": round(sample_seconds, 3),
+            **({"stopped": stopped} if stopped else {})}
 
 
 def warm_up(split: Split, models: list[str]) -> None:

@@ -43,7 +43,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.suite import cell_path, load_split, read_cell, run_or_skip, score, write_json  # noqa: E402
+from bench.suite import cell_path, fit_and_score, load_split, read_cell, run_or_skip, write_json  # noqa: E402
 
 BATCH_SIZE = 500
 SEED = 0
@@ -79,19 +79,7 @@ def build(model: str, unit: str, budget: int):
 
 
 def run_rung(split, model: str, unit: str, budget: int, score_rows: int) -> dict:
-    generator = build(model, unit, budget)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SDV's metadata and sdmetrics' convergence chatter
-        started = time.perf_counter()
-        generator.fit(split.train)
-        fit_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        synthetic = generator.sample(len(split.train), seed=SEED + 1000)
-        sample_seconds = time.perf_counter() - started
-        figures = score(split, synthetic.reset_index(drop=True), seed=SEED, score_rows=score_rows)
-    stopped = getattr(generator, "stopped_", None)
-    return {**figures, "fit_seconds": round(fit_seconds, 2), "sample_seconds": round(sample_seconds, 3),
-            **({"stopped": stopped} if stopped else {})}
+    return fit_and_score(split, build(model, unit, budget), SEED, score_rows)
 
 
 def warm_up(split, models: list[str], ladders: dict) -> None:
