@@ -337,8 +337,8 @@ def _spec_text(args, name, out, layout, profiles, headerless, na_values, target,
         f"holdout_fraction: {HOLDOUT_FRACTION}   # real rows kept away from the generator (privacy and utility checks)",
         "",
         "generator:",
-        "  kind: tvae   # the default (the demo's generator); ctgan and gaussian_copula are the others "
-        "(README, 'Generators')",
+        "  kind: tvae   # the default, minutes on a CPU; tab_ddpm is the most faithful and slower (it takes steps, "
+        "not epochs); ctgan and gaussian_copula are the others (README, 'Which generator')",
     ]
     lines += [f"  # {chunk}" for chunk in _wrap(f"epochs from the training rows: {rule}.")]
     lines += [f"  epochs: {epochs}", f"  batch_size: {batch}", ""]
