@@ -126,6 +126,8 @@ class Split:
     target: str
     task: str  # "classification" or "regression"
     rows: int  # rows read (after dropping a missing target)
+    #: Identifier columns of the training rows (synth.profile): every model gets them, none is scored on them.
+    identifiers: tuple[str, ...] = ()
 
 
 def task_of(column) -> str:
@@ -139,6 +141,7 @@ def load_split(name: str, *, train_rows: int = MAX_TRAIN_ROWS, test_rows: int = 
                spec_path: str | Path | None = None) -> Split:
     """The table as its bundled spec reads it, split once (the same split for every model and seed)."""
     from synth.data import load_table, split_holdout
+    from synth.profile import profile_table
     from synth.spec import load_spec
 
     spec = load_spec(ROOT / (spec_path or TABLES[name]))
@@ -150,8 +153,11 @@ def load_split(name: str, *, train_rows: int = MAX_TRAIN_ROWS, test_rows: int = 
         train = train.sample(train_rows, random_state=SPLIT_SEED)
     if len(test) > test_rows:
         test = test.sample(test_rows, random_state=SPLIT_SEED)
-    return Split(name, train.reset_index(drop=True), test.reset_index(drop=True), spec.target,
-                 task_of(table[spec.target]), len(table))
+    train = train.reset_index(drop=True)
+    # as `synth init` finds them: the whole table in file order (a row number grows with the row position)
+    identifiers = tuple(p.name for p in profile_table(table, markers_fixable=False) if p.kind == "identifier")
+    return Split(name, train, test.reset_index(drop=True), spec.target, task_of(table[spec.target]), len(table),
+                 identifiers)
 
 
 def _rooted(path: Path) -> Path:
@@ -348,7 +354,9 @@ def score(split: Split, synthetic, *, seed: int, score_rows: int) -> dict[str, f
     from validation.privacy import distance_checks, membership_check
 
     gate = ValidationSpec()
-    train, test = split.train, split.test
+    # identifiers are left out, as the gate leaves them out: our models regenerate them as fresh keys (numbered
+    # on from the real maximum), which any detector would tell apart and which say nothing of the other columns
+    train, test = split.train.drop(columns=list(split.identifiers)), split.test.drop(columns=list(split.identifiers))
     synthetic = synthetic[train.columns]
     quality, _ = quality_checks(train, synthetic, min_quality=gate.min_quality,
                                 min_column_shapes=gate.min_column_shapes, min_pair_trends=gate.min_pair_trends,
@@ -621,7 +629,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def settings_of(split: Split, epochs: int, batch: int) -> dict:
         return {"steps": budget["steps"], "epochs": epochs, "batch_size": batch, "train_rows": len(split.train),
-                "test_rows": len(split.test), "score_rows": budget["score_rows"], "split_seed": SPLIT_SEED}
+                "test_rows": len(split.test), "score_rows": budget["score_rows"], "split_seed": SPLIT_SEED,
+                **({"not_scored": list(split.identifiers)} if split.identifiers else {})}
 
     pending = [(split, model) for split, model, seed, epochs, batch in plan
                if read_cell(cell_path(cells_dir, split.name, model, seed), settings_of(split, epochs, batch),
